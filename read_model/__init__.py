@@ -1,0 +1,1 @@
+"""The read model: Elasticsearch index definitions, documents and the query store."""

@@ -1,0 +1,81 @@
+"""Index definitions. Every index is reached through an alias, so it can be rebuilt and swapped.
+
+Mappings use only what Elasticsearch's core server has (text, keyword, a lowercase
+normalizer, numbers, dates), so the dev node and a full cluster behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch, BadRequestError
+
+_SETTINGS: dict[str, Any] = {
+    "number_of_shards": 1,
+    "number_of_replicas": 0,
+    "analysis": {"normalizer": {"folded": {"type": "custom", "filter": ["lowercase"]}}},
+}
+
+PRODUCT_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "id": {"type": "keyword"},
+        "sku": {"type": "keyword", "normalizer": "folded"},
+        "name": {"type": "text", "fields": {"sort": {"type": "keyword", "normalizer": "folded"}}},
+        "description": {"type": "text"},
+        "category": {"type": "keyword"},
+        "tags": {"type": "keyword", "fields": {"text": {"type": "text"}}},
+        # Exact decimal text for display; integer minor units for range filters and sorting.
+        "price": {"type": "keyword", "index": False},
+        "priceMinor": {"type": "long"},
+        "currency": {"type": "keyword"},
+        "stock": {"type": "long"},
+        "inStock": {"type": "boolean"},
+        "status": {"type": "keyword"},
+        "version": {"type": "long"},
+        "createdAt": {"type": "date"},
+        "updatedAt": {"type": "date"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class IndexDefinition:
+    name: str
+    mapping: dict[str, Any]
+    generation: int = 1
+
+    def alias(self, prefix: str) -> str:
+        return f"{prefix}-{self.name}"
+
+    def concrete(self, prefix: str) -> str:
+        return f"{self.alias(prefix)}-v{self.generation}"
+
+
+PRODUCTS = IndexDefinition("products", PRODUCT_MAPPING)
+ALL_INDICES = (PRODUCTS,)
+
+
+async def ensure_indices(client: AsyncElasticsearch, prefix: str) -> None:
+    """Create each index with its alias unless the alias already exists."""
+    for definition in ALL_INDICES:
+        alias = definition.alias(prefix)
+        if await client.indices.exists_alias(name=alias):
+            continue
+        try:
+            await client.indices.create(
+                index=definition.concrete(prefix),
+                settings=_SETTINGS,
+                mappings=definition.mapping,
+                aliases={alias: {}},
+                wait_for_active_shards="1",
+            )
+        except BadRequestError as error:
+            if error.error != "resource_already_exists_exception":  # another process won the race
+                raise
+
+
+async def delete_indices(client: AsyncElasticsearch, prefix: str) -> None:
+    """Drop every index of a prefix (tests and local resets)."""
+    await client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)

@@ -1,0 +1,25 @@
+"""Top-level GraphQL errors, each with the contract's `extensions.code`."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+STALE_READ = "STALE_READ"
+INTERNAL = "INTERNAL"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+class CodedError(GraphQLError):
+    code = INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, extensions={"code": self.code})
+
+
+class BadUserInput(CodedError):
+    code = BAD_USER_INPUT
+
+
+class StaleRead(CodedError):
+    code = STALE_READ

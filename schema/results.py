@@ -1,0 +1,94 @@
+"""Mutation results: the accepted payload or a typed business failure (union members)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from schema.consistency import catch_up, encode_position
+from schema.context import Context
+from schema.types import Product
+from write_model import errors
+from write_model.results import Accepted
+
+
+@strawberry.type
+class FieldError:
+    field: str = strawberry.field(description="Input path, e.g. `lines.0.quantity`.")
+    message: str
+
+
+@strawberry.type
+class ValidationError:
+    message: str
+    fields: list[FieldError]
+
+
+@strawberry.type
+class NotFoundError:
+    message: str
+    id: strawberry.ID
+
+
+@strawberry.type
+class ConflictError:
+    message: str
+    expected_version: int | None
+    actual_version: int
+
+
+@strawberry.type
+class DuplicateError:
+    message: str
+    field: str
+
+
+@strawberry.type
+class InvalidStateError:
+    message: str
+    current_status: str
+
+
+@strawberry.type(description="The command was committed. Reading `product` waits until it is indexed.")
+class ProductAccepted:
+    id: strawberry.ID
+    version: int
+    position: str
+
+    @strawberry.field
+    async def product(self, info: strawberry.Info[Context, None]) -> Product | None:
+        await catch_up(info.context, self.position)
+        document = await info.context.products.get(self.id)
+        return Product.from_document(document) if document else None
+
+
+ProductResult = Annotated[
+    ProductAccepted | ValidationError | NotFoundError | ConflictError | DuplicateError | InvalidStateError,
+    strawberry.union("ProductResult"),
+]
+
+Failure = ValidationError | NotFoundError | ConflictError | DuplicateError | InvalidStateError
+
+
+def product_result(outcome: Accepted | errors.Rejection) -> ProductResult:
+    if isinstance(outcome, Accepted):
+        return ProductAccepted(
+            id=strawberry.ID(outcome.id), version=outcome.version, position=encode_position(outcome.position)
+        )
+    return failure(outcome)
+
+
+def failure(rejection: errors.Rejection) -> Failure:
+    match rejection:
+        case errors.ValidationFailed(message, fields):
+            return ValidationError(message=message, fields=[FieldError(field=f.field, message=f.message) for f in fields])
+        case errors.NotFound(message, id):
+            return NotFoundError(message=message, id=strawberry.ID(id))
+        case errors.VersionConflict(message, expected, actual):
+            return ConflictError(message=message, expected_version=expected, actual_version=actual)
+        case errors.Duplicate(message, field):
+            return DuplicateError(message=message, field=field)
+        case errors.InvalidState(message, status):
+            return InvalidStateError(message=message, current_status=status)
+    raise TypeError(f"no GraphQL type for {type(rejection).__name__}")

@@ -1,0 +1,90 @@
+"""The Starlette application: GraphQL, health and readiness endpoints, and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from schema.build import build_schema
+from schema.context import Context
+from server.bootstrap import Container, build, migrate
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, container: Container) -> None:
+        super().__init__(build_schema())
+        self._container = container
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        return self._container.context()
+
+
+def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
+    container = build(settings, local_worker=run_worker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await migrate(container)
+        worker_task = asyncio.create_task(container.worker.run(), name="sync-worker") if run_worker else None
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                container.worker.stop()
+                await _finish(worker_task)
+            await container.close()
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        problems = await _readiness_problems(container)
+        if problems:
+            return JSONResponse({"status": "unavailable", "reasons": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    graphql = GraphQLView(container)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _finish(task: asyncio.Task[None], grace_s: float = 10.0) -> None:
+    """Let the worker finish its batch; cancel it if that takes too long."""
+    try:
+        await asyncio.wait_for(task, grace_s)
+    except TimeoutError:
+        log.warning("sync worker did not stop within %ss; cancelled", grace_s)
+
+
+async def _readiness_problems(container: Container) -> list[str]:
+    problems = []
+    try:
+        async with container.database.reader.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:  # any failure means "not ready"; the reason is reported
+        problems.append(f"database: {error.__class__.__name__}: {error}")
+    try:
+        await container.elasticsearch.cluster.health(timeout="2s")
+    except Exception as error:
+        problems.append(f"elasticsearch: {error.__class__.__name__}: {error}")
+    return problems

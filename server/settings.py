@@ -1,0 +1,24 @@
+"""Typed settings from the STOREFRONT_* environment variables (see OPERATIONS.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Built by the composition root; never a module-level instance."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREFRONT_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./storefront.db"
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    index_prefix: str = Field(default="storefront", pattern=r"^[a-z0-9][a-z0-9_.-]{0,100}$")
+    jwt_secret: SecretStr | None = None
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    consistency_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    max_page_size: int = Field(default=100, ge=1, le=10_000)
+    sync_batch_size: int = Field(default=500, ge=1, le=10_000)
+    sync_poll_interval_ms: int = Field(default=1000, ge=10, le=60_000)
+    elasticsearch_timeout_s: float = Field(default=10.0, gt=0)

@@ -1,0 +1,1 @@
+"""The sync worker: outbox tail -> projection -> bulk index -> refresh -> checkpoint -> notify."""

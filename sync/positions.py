@@ -1,0 +1,56 @@
+"""How far the read model has caught up, and waiting for it (read-your-writes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+# Without a worker in this process, the checkpoint is polled from the database this often.
+POLL_INTERVAL_S = 0.05
+
+
+class IndexedPosition:
+    """Tracks the position up to which every event is searchable.
+
+    An in-process worker calls `advance` after each refreshed batch; a process without a
+    worker (`serve --no-sync`) reads the worker's durable checkpoint instead.
+    """
+
+    def __init__(self, read_checkpoint: Callable[[], Awaitable[int]]) -> None:
+        self._read_checkpoint = read_checkpoint
+        self._position = 0
+        self._changed = asyncio.Event()
+        self._local_worker = False
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def attach_local_worker(self) -> None:
+        self._local_worker = True
+
+    def advance(self, position: int) -> None:
+        if position > self._position:
+            self._position = position
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def current(self) -> int:
+        if not self._local_worker:
+            self.advance(await self._read_checkpoint())
+        return self._position
+
+    async def wait_for(self, position: int, timeout_s: float) -> bool:
+        """True once `position` is searchable; False if that did not happen within the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while await self.current() < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            slice_s = remaining if self._local_worker else min(remaining, POLL_INTERVAL_S)
+            try:
+                await asyncio.wait_for(self._changed.wait(), slice_s)
+            except TimeoutError:
+                pass
+        return True

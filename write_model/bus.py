@@ -1,0 +1,102 @@
+"""The command bus: runs each command's handler in a fresh unit of work."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from write_model import products
+from write_model.commands import AdjustStock, Command, CreateProduct, DiscontinueProduct, UpdateProduct
+from write_model.errors import FieldProblem, Rejection, ValidationFailed
+from write_model.results import Accepted
+from write_model.tables import IdempotencyRow
+from write_model.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+Handler = Callable[[Any, UnitOfWork], Awaitable[Accepted]]
+CommitListener = Callable[[int], None]
+
+HANDLERS: dict[type[Command], Handler] = {
+    CreateProduct: products.create_product,
+    UpdateProduct: products.update_product,
+    AdjustStock: products.adjust_stock,
+    DiscontinueProduct: products.discontinue_product,
+}
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class CommandBus:
+    """Dispatches commands; business rejections come back as values, bugs propagate.
+
+    `on_commit` listeners hear each committed position, so an in-process sync worker
+    can wake at once instead of waiting for its next poll.
+    """
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, handlers: dict[type[Command], Handler] = HANDLERS) -> None:
+        self._uow_factory = uow_factory
+        self._handlers = handlers
+        self._listeners: list[CommitListener] = []
+
+    def on_commit(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    async def dispatch(self, command: Command) -> Accepted | Rejection:
+        try:
+            result = await self._run_once(command)
+        except IntegrityError:
+            # A concurrent writer won a uniqueness race (same SKU or idempotency key, on a
+            # database that does not serialize writers): run again to see its result.
+            result = await self._run_once(command)
+        except Rejection as rejection:
+            return rejection
+        for listener in self._listeners:
+            listener(result.position)
+        return result
+
+    async def _run_once(self, command: Command) -> Accepted:
+        handler = self._handlers[type(command)]
+        async with self._uow_factory() as uow:
+            key = command.idempotency_key
+            if key is None:
+                return await handler(command, uow)
+            fingerprint = _fingerprint(command)
+            earlier = await _earlier_result(uow, key, fingerprint)
+            if earlier is not None:
+                return earlier
+            uow.remember_result(key, type(command).__name__, fingerprint)
+            return await handler(command, uow)
+
+
+async def _earlier_result(uow: UnitOfWork, key: str, fingerprint: str) -> Accepted | None:
+    if len(key) > MAX_IDEMPOTENCY_KEY or not key.strip():
+        raise ValidationFailed(
+            "The idempotency key is invalid.",
+            [FieldProblem("idempotencyKey", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")],
+        )
+    row = await uow.session.get(IdempotencyRow, key)
+    if row is None:
+        return None
+    if row.fingerprint != fingerprint:
+        raise ValidationFailed(
+            "The idempotency key was already used with a different input.",
+            [FieldProblem("idempotencyKey", "already used with a different input")],
+        )
+    return Accepted(**row.result)
+
+
+def _fingerprint(command: Command) -> str:
+    fields = {name: value for name, value in dataclasses.asdict(command).items() if name != "key"}
+    canonical = json.dumps([type(command).__name__, fields], sort_keys=True, default=_canonical)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value.normalize())
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")

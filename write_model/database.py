@@ -1,0 +1,68 @@
+"""Engines for the write model.
+
+SQLite gets WAL (readers never block the writer), a busy timeout, and `BEGIN IMMEDIATE`
+on the writer engine: a command takes the write lock when its transaction starts, instead
+of failing with "database is locked" when it tries to upgrade a read lock mid-transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+from write_model.tables import OutboxHeadRow
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Database:
+    """`writer` runs commands; `reader` serves outbox tails and status reads."""
+
+    writer: AsyncEngine
+    reader: AsyncEngine
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        await self.reader.dispose()
+
+
+def open_database(url: str) -> Database:
+    """Build engines (no connection is made until first use)."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return Database(writer=create_async_engine(url), reader=create_async_engine(url))
+    return Database(writer=_sqlite_engine(url, "BEGIN IMMEDIATE"), reader=_sqlite_engine(url, "BEGIN"))
+
+
+def _sqlite_engine(url: str, begin_statement: str) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below issue BEGIN itself, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin_statement)
+
+    return engine
+
+
+async def create_schema(database: Database) -> None:
+    """Create missing tables and the outbox head row; safe to run on every start."""
+    async with database.writer.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+        head = await connection.execute(select(OutboxHeadRow.id))  # type: ignore[call-overload]
+        if head.first() is None:
+            await connection.execute(insert(OutboxHeadRow).values(id=1, position=0))

@@ -1,0 +1,43 @@
+"""Change events written to the outbox in the same transaction as the state they describe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+PRODUCT = "product"
+
+PRODUCT_CREATED = "ProductCreated"
+PRODUCT_UPDATED = "ProductUpdated"
+STOCK_ADJUSTED = "StockAdjusted"
+PRODUCT_DISCONTINUED = "ProductDiscontinued"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event a handler records; the unit of work gives it its position on commit.
+
+    `payload` carries the aggregate's full state after the change (a state-carrying event),
+    so a projection can rebuild a document from any single event and replays stay simple.
+    """
+
+    stream_type: str
+    stream_id: str
+    stream_version: int
+    event_type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back from the outbox, in position order."""
+
+    position: int
+    event_id: str
+    stream_type: str
+    stream_id: str
+    stream_version: int
+    event_type: str
+    payload: dict[str, Any]
+    occurred_at: datetime

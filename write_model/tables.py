@@ -1,0 +1,88 @@
+"""SQLModel tables of the write model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; every timestamp we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timestamp() -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ProductRow(SQLModel, table=True):
+    __tablename__ = "products"
+
+    id: str = Field(primary_key=True)
+    sku: str = Field(unique=True, index=True)
+    name: str
+    description: str
+    category: str
+    tags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    # Exact decimal kept as text: SQLite has no exact decimal type.
+    price: str
+    stock: int
+    status: str
+    version: int
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class OutboxRow(SQLModel, table=True):
+    """One change event. `position` is global, gap-free and in commit order."""
+
+    __tablename__ = "outbox"
+
+    position: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    event_id: str = Field(unique=True)
+    stream_type: str
+    stream_id: str = Field(index=True)
+    stream_version: int
+    event_type: str
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = _timestamp()
+
+
+class OutboxHeadRow(SQLModel, table=True):
+    """A single row holding the last assigned position.
+
+    Bumping it inside the command's transaction row-locks it (PostgreSQL) or rides on the
+    database write lock (SQLite), so positions are handed out in commit order without gaps.
+    """
+
+    __tablename__ = "outbox_head"
+
+    id: int = Field(default=1, primary_key=True)
+    position: int = 0
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(primary_key=True)
+    command: str
+    fingerprint: str
+    result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _timestamp()
+
+
+class ConsumerCheckpointRow(SQLModel, table=True):
+    """How far a named outbox consumer (the sync worker) has durably processed."""
+
+    __tablename__ = "consumer_checkpoints"
+
+    name: str = Field(primary_key=True)
+    position: int
+    updated_at: datetime = _timestamp()
