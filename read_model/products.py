@@ -140,6 +140,8 @@ def _query(query: ProductQuery) -> dict[str, Any]:
                 "multi_match": {
                     "query": query.search,
                     "fields": ["name^3", "tags.text^2", "description"],
+                    # Every word must match, but each may match in a different field.
+                    "type": "cross_fields",
                     "operator": "and",
                 }
             }

@@ -20,6 +20,8 @@ from write_model.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+_BACKOFF = wait_exponential_jitter(multiplier=0.1, max=10, jitter=0.5)
+
 CONSUMER = "elasticsearch"
 
 
@@ -63,6 +65,15 @@ class SyncWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        """Index until `stop()`. An unexpected failure (the database gone, a bug) is logged and the
+        worker starts over from its durable checkpoint after a backoff, rather than dying quietly."""
+        async for attempt in AsyncRetrying(
+            wait=_BACKOFF, retry=retry_if_exception_type(Exception), stop=stop_never, before_sleep=_log_restart
+        ):
+            with attempt:
+                await self._run_from_checkpoint()
+
+    async def _run_from_checkpoint(self) -> None:
         await _with_retries(lambda: ensure_indices(self._client, self._settings.index_prefix))
         checkpoint = await self._outbox.checkpoint(CONSUMER)
         self._positions.advance(checkpoint)
@@ -127,7 +138,7 @@ def _raise_on_rejections(response: Any) -> None:
 async def _with_retries(operation: Callable[[], Awaitable[None]]) -> None:
     """Elasticsearch failures are retried with backoff until they succeed: an event is never skipped."""
     async for attempt in AsyncRetrying(
-        wait=wait_exponential_jitter(initial=0.1, max=10),
+        wait=_BACKOFF,
         retry=retry_if_exception_type((TransportError, ApiError, BulkRejected)),
         stop=stop_never,
         before_sleep=_log_retry,
@@ -135,6 +146,10 @@ async def _with_retries(operation: Callable[[], Awaitable[None]]) -> None:
     ):
         with attempt:
             await operation()
+
+
+def _log_restart(state: Any) -> None:
+    log.error("sync worker failed, restarting in %.1fs", state.next_action.sleep, exc_info=state.outcome.exception())
 
 
 def _log_retry(state: Any) -> None:

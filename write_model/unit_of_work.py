@@ -89,7 +89,7 @@ class UnitOfWork:
     async def _reserve_positions(self, count: int) -> int:
         # Increment first: on PostgreSQL the row lock then orders concurrent commits.
         await self.session.exec(
-            update(OutboxHeadRow).values(position=OutboxHeadRow.position + count)  # type: ignore[call-overload]
+            update(OutboxHeadRow).values(position=OutboxHeadRow.position + count)
         )
         head = await self.session.exec(select(OutboxHeadRow.position))
         return head.one()
