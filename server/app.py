@@ -17,7 +17,7 @@ from strawberry.asgi import GraphQL
 
 from schema.build import build_schema
 from schema.context import Context
-from server.bootstrap import Container, build, migrate
+from server.bootstrap import Container, build, migrate, prepare_read_model
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await migrate(container)
+        await prepare_read_model(container)
         worker_task = asyncio.create_task(container.worker.run(), name="sync-worker") if run_worker else None
         try:
             yield

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elasticsearch import AsyncElasticsearch
+import logging
+
+from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+
+from read_model.indices import ensure_indices
 
 from read_model.products import ProductStore
 from schema.context import Context
@@ -16,6 +20,8 @@ from write_model.bus import CommandBus
 from write_model.database import Database, create_schema, open_database
 from write_model.outbox import Outbox
 from write_model.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,3 +76,12 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
 
 async def migrate(container: Container) -> None:
     await create_schema(container.database)
+
+
+async def prepare_read_model(container: Container) -> None:
+    """Create the indices before serving, so the first query finds them. Elasticsearch being
+    down must not stop the API from taking writes: the worker creates them once it answers."""
+    try:
+        await ensure_indices(container.elasticsearch, container.settings.index_prefix)
+    except (TransportError, ApiError) as error:
+        log.warning("read model not prepared (Elasticsearch: %s); the sync worker will retry", error)

@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from server import dev_elasticsearch
 from server.app import create_app
@@ -52,8 +53,9 @@ def _settings() -> Settings:
 def _run(operation: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(operation())  # type: ignore[arg-type]
-    except OSError as error:
-        raise _fail(f"{error}; check STOREFRONT_DATABASE_URL and STOREFRONT_ELASTICSEARCH_URL") from None
+    except (OSError, SQLAlchemyError) as error:
+        reason = str(error).splitlines()[0]
+        raise _fail(f"{reason}; check STOREFRONT_DATABASE_URL and STOREFRONT_ELASTICSEARCH_URL") from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,0 +1,78 @@
+"""HTTP behaviour of the endpoint: GET for queries only, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import Api
+from tests.e2e.operations import SYNC_STATUS
+
+
+async def test_queries_may_use_get(api: Api) -> None:
+    response = await api.http.get("/graphql", params={"query": "{ products { totalCount } }"})
+    assert response.status_code == 200
+    assert response.json() == {"data": {"products": {"totalCount": 0}}}
+
+
+async def test_mutations_may_not_use_get(api: Api) -> None:
+    mutation = 'mutation { discontinueProduct(input: {id: "x"}) { __typename } }'
+    response = await api.http.get("/graphql", params={"query": mutation})
+    assert (response.status_code, response.text) == (400, "mutations are not allowed when using GET")
+    assert (await api(SYNC_STATUS))["syncStatus"]["headPosition"] == "0"
+
+
+async def test_a_body_that_is_not_json_is_a_clear_400(api: Api) -> None:
+    response = await api.http.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "JSON" in response.text
+
+
+async def test_health_and_readiness_when_everything_answers(api: Api) -> None:
+    assert (await api.http.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.http.get("/readyz")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def server_without_elasticsearch(settings: Settings) -> AsyncIterator[str]:
+    dead = settings.model_copy(update={"elasticsearch_url": f"http://127.0.0.1:{_closed_port()}"})
+    server = uvicorn.Server(uvicorn.Config(create_app(dead, run_worker=False), host="127.0.0.1", port=0,
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    await task
+
+
+async def test_a_dead_elasticsearch_makes_reads_fail_clearly_and_readiness_say_why(
+    server_without_elasticsearch: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=server_without_elasticsearch, timeout=30) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["reasons"][0].startswith("elasticsearch: ")
+        body = (await client.post("/graphql", json={"query": "{ products { totalCount } }"})).json()
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "Traceback" not in str(body)
+        created = (await client.post("/graphql", json={"query": (
+            'mutation { createProduct(input: {sku: "S", name: "n", category: "c", price: "1"}) '
+            "{ __typename ... on ProductAccepted { position } } }")})).json()
+        assert created["data"]["createProduct"] == {"__typename": "ProductAccepted", "position": "1"}
