@@ -47,6 +47,8 @@ def _settings() -> Settings:
         problems = "; ".join(f"STOREFRONT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
         raise _fail(f"invalid settings: {problems}") from None
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The client logs every request at INFO; failures reach us as exceptions anyway.
+    logging.getLogger("elastic_transport").setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
 
 

@@ -24,6 +24,30 @@ mutation CreateAndRead($input: CreateProductInput!) {{
 }}
 """
 
+UPDATE_PRODUCT = """
+mutation Update($input: UpdateProductInput!) {
+  updateProduct(input: $input) {
+    __typename
+    ... on ProductAccepted { id version position }
+    ... on ValidationError { message fields { field message } }
+    ... on ConflictError { message expectedVersion actualVersion }
+    ... on NotFoundError { message id }
+    ... on InvalidStateError { message currentStatus }
+  }
+}
+"""
+
+DISCONTINUE_PRODUCT = """
+mutation Discontinue($input: DiscontinueProductInput!) {
+  discontinueProduct(input: $input) {
+    __typename
+    ... on ProductAccepted { id version position }
+    ... on ConflictError { message expectedVersion actualVersion }
+    ... on InvalidStateError { message currentStatus }
+  }
+}
+"""
+
 ADJUST_STOCK = """
 mutation Adjust($input: AdjustStockInput!) {
   adjustStock(input: $input) {

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
-from tests.e2e.operations import CREATE_AND_READ_PRODUCT, CREATE_PRODUCT, PRODUCT, SEARCH_PRODUCTS, SYNC_STATUS
+from tests.e2e.operations import (
+    CREATE_AND_READ_PRODUCT,
+    CREATE_PRODUCT,
+    PRODUCT,
+    SEARCH_PRODUCTS,
+    SYNC_STATUS,
+    UPDATE_PRODUCT,
+)
 
 CATEGORIES = ["kitchen", "garden", "office"]
 NAMES = ["Teapot", "Shovel", "Stapler", "Kettle", "Rake", "Notebook", "Whisk", "Hose", "Pen", "Ladle", "Mug"]
@@ -39,9 +46,8 @@ async def _create_catalog(api: Api, count: int) -> tuple[list[dict[str, Any]], s
     return created, position
 
 
-async def _all_pages(api: Api, page_size: int, **variables: Any) -> list[dict[str, Any]]:
+async def _all_pages(api: Api, page_size: int, after: str | None = None, **variables: Any) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
-    after = None
     while True:
         data = await api(SEARCH_PRODUCTS, {**variables, "first": page_size, "after": after})
         connection = data["products"]
@@ -152,3 +158,30 @@ async def test_relevance_ranks_name_matches_above_description_matches(api: Api) 
     position = data["createProduct"]["position"]
     result = await api(SEARCH_PRODUCTS, {"search": "lantern", "sort": "RELEVANCE", "consistentWith": position})
     assert [edge["node"]["sku"] for edge in result["products"]["edges"]] == ["L-1", "T-1"]
+
+
+async def test_paging_stays_correct_when_documents_change_between_pages(
+    api: Api, catalog: tuple[list[dict[str, Any]], str]
+) -> None:
+    """Cursors hold sort values, not document positions: a change between pages neither
+    repeats nor skips any product whose sort key did not change."""
+    products, position = catalog
+    by_price = sorted(products, key=lambda p: (Decimal(p["price"]), p["id"]))
+    first = await api(SEARCH_PRODUCTS, {"sort": "PRICE_ASC", "first": 5, "consistentWith": position})
+    seen = [edge["node"]["id"] for edge in first["products"]["edges"]]
+    assert seen == [p["id"] for p in by_price[:5]]
+
+    boundary, later = by_price[4], by_price[10]
+    changes = [
+        (UPDATE_PRODUCT, {"input": {"id": boundary["id"], "price": "999.99"}}, "updateProduct"),  # page-1 edge moves
+        (UPDATE_PRODUCT, {"input": {"id": later["id"], "name": "Renamed"}}, "updateProduct"),
+        (CREATE_PRODUCT, {"input": {**_product_input(99), "price": "0.01"}}, "createProduct"),  # sorts before cursor
+    ]
+    for document, variables, field in changes:
+        position = (await api(document, variables))[field]["position"]
+    await api(PRODUCT, {"id": later["id"], "consistentWith": position})
+
+    rest = await _all_pages(api, 5, sort="PRICE_ASC", after=first["products"]["pageInfo"]["endCursor"])
+    rest_ids = [node["id"] for node in rest]
+    assert rest_ids == [p["id"] for p in by_price[5:]] + [boundary["id"]]
+    assert next(node for node in rest if node["id"] == later["id"])["name"] == "Renamed"

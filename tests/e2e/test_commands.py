@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.settings import Settings
 from tests.conftest import Api
-from tests.e2e.operations import ADJUST_STOCK, CREATE_PRODUCT, PRODUCT, SEARCH_PRODUCTS, SYNC_STATUS
+from tests.e2e.operations import (
+    ADJUST_STOCK,
+    CREATE_PRODUCT,
+    DISCONTINUE_PRODUCT,
+    PRODUCT,
+    SEARCH_PRODUCTS,
+    SYNC_STATUS,
+    UPDATE_PRODUCT,
+)
 
 
 def _input(sku: str, **overrides: Any) -> dict[str, Any]:
@@ -123,3 +131,31 @@ async def test_a_negative_price_is_refused_and_nothing_is_written(api: Api, sett
     assert result["fields"] == [{"field": "price", "message": "must not be negative"}]
     assert (await api(SYNC_STATUS))["syncStatus"]["headPosition"] == "0"
     assert await _count(settings, "SELECT count(*) FROM products") == 0
+
+
+async def test_the_product_lifecycle_and_its_typed_failures(api: Api) -> None:
+    product_id = (await api(CREATE_PRODUCT, {"input": _input("LIFE-1")}))["createProduct"]["id"]
+
+    async def update(**fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = (await api(UPDATE_PRODUCT, {"input": {"id": product_id, **fields}}))["updateProduct"]
+        return result
+
+    renamed = await update(expectedVersion=1, name="Desk lamp", tags=["led", "led", " desk "])
+    assert (renamed["__typename"], renamed["version"]) == ("ProductAccepted", 2)
+    stale = await update(expectedVersion=1, name="Too late")
+    assert stale == {"__typename": "ConflictError", "message": "The product was changed by someone else.",
+                     "expectedVersion": 1, "actualVersion": 2}
+    missing = (await api(UPDATE_PRODUCT, {"input": {"id": "nope", "name": "x"}}))["updateProduct"]
+    assert (missing["__typename"], missing["id"]) == ("NotFoundError", "nope")
+
+    discontinued = (await api(DISCONTINUE_PRODUCT, {"input": {"id": product_id, "expectedVersion": 2}}))
+    position = discontinued["discontinueProduct"]["position"]
+    again = (await api(DISCONTINUE_PRODUCT, {"input": {"id": product_id}}))["discontinueProduct"]
+    assert (again["__typename"], again["currentStatus"]) == ("InvalidStateError", "DISCONTINUED")
+    assert (await update(name="After"))["__typename"] == "InvalidStateError"
+
+    product = (await api(PRODUCT, {"id": product_id, "consistentWith": position}))["product"]
+    assert (product["name"], product["tags"], product["status"], product["version"]) == (
+        "Desk lamp", ["led", "desk"], "DISCONTINUED", 3)
+    found = await api(SEARCH_PRODUCTS, {"filter": {"status": ["DISCONTINUED"]}})
+    assert [edge["node"]["id"] for edge in found["products"]["edges"]] == [product_id]
