@@ -8,14 +8,16 @@ of failing with "database is locked" when it tries to upgrade a read lock mid-tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlmodel import SQLModel
 
-from write_model.tables import OutboxHeadRow
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -60,9 +62,14 @@ def _sqlite_engine(url: str, begin_statement: str) -> AsyncEngine:
 
 
 async def create_schema(database: Database) -> None:
-    """Create missing tables and the outbox head row; safe to run on every start."""
-    async with database.writer.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all)
-        head = await connection.execute(select(OutboxHeadRow.id))  # type: ignore[call-overload]
-        if head.first() is None:
-            await connection.execute(insert(OutboxHeadRow).values(id=1, position=0))
+    """Apply every pending migration; safe to run on every start and from several processes
+    (on SQLite the writer's BEGIN IMMEDIATE serializes them)."""
+    async with database.writer.connect() as connection:
+        await connection.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, BigInteger, Column, DateTime
 from sqlmodel import Field, SQLModel
 
 
@@ -45,7 +45,7 @@ class OutboxRow(SQLModel, table=True):
 
     __tablename__ = "outbox"
 
-    position: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    position: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     event_id: str = Field(unique=True)
     stream_type: str
     stream_id: str = Field(index=True)
@@ -65,7 +65,7 @@ class OutboxHeadRow(SQLModel, table=True):
     __tablename__ = "outbox_head"
 
     id: int = Field(default=1, primary_key=True)
-    position: int = 0
+    position: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
 class IdempotencyRow(SQLModel, table=True):
@@ -84,5 +84,5 @@ class ConsumerCheckpointRow(SQLModel, table=True):
     __tablename__ = "consumer_checkpoints"
 
     name: str = Field(primary_key=True)
-    position: int
+    position: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = _timestamp()
