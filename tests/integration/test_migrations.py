@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import sys
+from asyncio.subprocess import PIPE
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from server.bootstrap import Container
 from write_model.database import MIGRATIONS, create_schema
+
+STOREFRONT = str(Path(sys.executable).with_name("storefront"))
 
 
 def _check(connection: Connection) -> None:
@@ -22,8 +29,16 @@ async def test_the_migrations_build_exactly_the_tables_the_code_declares(contain
         await connection.run_sync(_check)
 
 
-async def test_migrating_again_and_concurrently_is_harmless(container: Container) -> None:
-    await asyncio.gather(*(create_schema(container.database) for _ in range(3)))
-    async with container.database.reader.connect() as connection:
-        heads = (await connection.execute(text("SELECT count(*) FROM outbox_head"))).scalar_one()
-    assert heads == 1
+async def test_migrating_again_and_from_concurrent_processes_is_harmless(container: Container, tmp_path: Path) -> None:
+    await create_schema(container.database)
+    fresh = tmp_path / "fresh.db"
+    env = {**os.environ, "STOREFRONT_DATABASE_URL": f"sqlite+aiosqlite:///{fresh}"}
+    migrations = [
+        await asyncio.create_subprocess_exec(STOREFRONT, "migrate", env=env, stdout=PIPE, stderr=PIPE) for _ in range(3)
+    ]
+    for process in migrations:
+        _, stderr = await process.communicate()
+        assert process.returncode == 0, stderr.decode()
+    with sqlite3.connect(fresh) as connection:
+        assert connection.execute("SELECT count(*) FROM outbox_head").fetchone() == (1,)
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
