@@ -57,6 +57,9 @@ async def test_concurrent_stock_adjustments_all_commit_and_add_up(api: Api, sett
         range(2, 2 + len(accepted))
     )
     assert await _count(settings, f"SELECT stock FROM products WHERE id = '{created['id']}'") == expected_stock
+    events = 1 + len(accepted)  # positions are gap-free: exactly 1..events, whatever the interleaving
+    assert await _count(settings, "SELECT count(*) FROM outbox") == events
+    assert await _count(settings, "SELECT max(position) - min(position) + 1 FROM outbox") == events
     last_position = max(int(r["position"]) for r in results if r["__typename"] == "ProductAccepted")
     product = (await api(PRODUCT, {"id": created["id"], "consistentWith": str(last_position)}))["product"]
     assert product["stock"] == expected_stock
