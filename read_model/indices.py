@@ -40,6 +40,51 @@ PRODUCT_MAPPING: dict[str, Any] = {
 }
 
 
+CUSTOMER_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "id": {"type": "keyword"},
+        "email": {"type": "keyword", "normalizer": "folded", "fields": {"text": {"type": "text"}}},
+        "name": {"type": "text", "fields": {"sort": {"type": "keyword", "normalizer": "folded"}}},
+        "orderCount": {"type": "long"},
+        "totalSpent": {"type": "keyword", "index": False},
+        "totalSpentMinor": {"type": "long"},
+        "currency": {"type": "keyword"},
+        "version": {"type": "long"},
+        "createdAt": {"type": "date"},
+        "updatedAt": {"type": "date"},
+    },
+}
+
+_ORDER_LINE: dict[str, Any] = {
+    "properties": {
+        "productId": {"type": "keyword"},
+        "sku": {"type": "keyword"},
+        "name": {"type": "text"},
+        "quantity": {"type": "long"},
+        "unitPrice": {"type": "keyword", "index": False},
+        "lineTotal": {"type": "keyword", "index": False},
+    },
+}
+
+ORDER_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "id": {"type": "keyword"},
+        "customerId": {"type": "keyword"},
+        "customerName": {"type": "text"},
+        "status": {"type": "keyword"},
+        "lines": _ORDER_LINE,
+        "total": {"type": "keyword", "index": False},
+        "totalMinor": {"type": "long"},
+        "currency": {"type": "keyword"},
+        "version": {"type": "long"},
+        "placedAt": {"type": "date"},
+        "updatedAt": {"type": "date"},
+    },
+}
+
+
 @dataclass(frozen=True)
 class IndexDefinition:
     name: str
@@ -54,7 +99,9 @@ class IndexDefinition:
 
 
 PRODUCTS = IndexDefinition("products", PRODUCT_MAPPING)
-ALL_INDICES = (PRODUCTS,)
+CUSTOMERS = IndexDefinition("customers", CUSTOMER_MAPPING)
+ORDERS = IndexDefinition("orders", ORDER_MAPPING)
+ALL_INDICES = (PRODUCTS, CUSTOMERS, ORDERS)
 
 
 async def ensure_indices(client: AsyncElasticsearch, prefix: str) -> None:

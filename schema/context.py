@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from read_model.customers import CustomerStore
+from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from write_model.bus import CommandBus
 
@@ -27,6 +29,8 @@ class SyncState(Protocol):
 class Context:
     bus: CommandBus
     products: ProductStore
+    customers: CustomerStore
+    orders: OrderStore
     read_positions: ReadPositions
     sync_state: SyncState
     consistency_timeout_s: float

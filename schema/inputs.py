@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
 
-from schema.types import ProductStatus
+from schema.types import OrderStatus, ProductStatus
 from write_model import commands
 
 
@@ -97,3 +98,61 @@ class DiscontinueProductInput:
 
     def to_command(self) -> commands.DiscontinueProduct:
         return commands.DiscontinueProduct(id=self.id, expected_version=self.expected_version)
+
+
+@strawberry.input
+class OrderFilter:
+    customer_id: strawberry.ID | None = None
+    status: list[OrderStatus] | None = None
+    product_id: strawberry.ID | None = None
+    placed_after: datetime | None = None
+    placed_before: datetime | None = None
+
+
+@strawberry.input
+class RegisterCustomerInput:
+    email: str
+    name: str
+    idempotency_key: str | None = None
+
+    def to_command(self) -> commands.RegisterCustomer:
+        return commands.RegisterCustomer(email=self.email, name=self.name, key=self.idempotency_key)
+
+
+@strawberry.input
+class OrderLineInput:
+    product_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class PlaceOrderInput:
+    customer_id: strawberry.ID
+    lines: list[OrderLineInput]
+    idempotency_key: str | None = None
+
+    def to_command(self) -> commands.PlaceOrder:
+        return commands.PlaceOrder(
+            customer_id=self.customer_id,
+            lines=tuple(commands.OrderLineRequest(line.product_id, line.quantity) for line in self.lines),
+            key=self.idempotency_key,
+        )
+
+
+@strawberry.input
+class CancelOrderInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    reason: str | None = None
+
+    def to_command(self) -> commands.CancelOrder:
+        return commands.CancelOrder(id=self.id, expected_version=self.expected_version, reason=self.reason)
+
+
+@strawberry.input
+class ShipOrderInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+
+    def to_command(self) -> commands.ShipOrder:
+        return commands.ShipOrder(id=self.id, expected_version=self.expected_version)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import strawberry
 
+from read_model.orders import OrderOrder, OrderQuery
 from read_model.products import ProductOrder, ProductQuery
+from read_model.search import Hit
 from schema.consistency import catch_up, encode_position
 from schema.context import Context
 from schema.failures import BadUserInput
-from schema.inputs import ProductFilter
+from schema.inputs import OrderFilter, ProductFilter
 from schema.types import (
+    Customer,
+    CustomerConnection,
+    CustomerEdge,
     FacetBucket,
+    Order,
+    OrderConnection,
+    OrderEdge,
+    OrderSort,
     PageInfo,
     Product,
     ProductConnection,
@@ -45,15 +54,63 @@ class Query:
         page_size = _page_size(first, info.context.max_page_size)
         await catch_up(info.context, consistent_with)
         page = await info.context.products.search(_product_query(search, filter, sort, page_size, after))
-        edges = [ProductEdge(cursor=hit.cursor, node=Product.from_document(hit.document)) for hit in page.hits]
         return ProductConnection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+            edges=[ProductEdge(cursor=hit.cursor, node=Product.from_document(hit.document)) for hit in page.hits],
+            page_info=_page_info(page.hits, page.has_next_page),
             total_count=page.total,
             facets=ProductFacets(
                 category=[FacetBucket(value=value, count=count) for value, count in page.facets["category"]],
                 tags=[FacetBucket(value=value, count=count) for value, count in page.facets["tags"]],
             ),
+        )
+
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Customer | None:
+        await catch_up(info.context, consistent_with)
+        document = await info.context.customers.get(id)
+        return Customer.from_document(document) if document else None
+
+    @strawberry.field
+    async def customers(
+        self,
+        info: Info,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+        consistent_with: str | None = None,
+    ) -> CustomerConnection:
+        page_size = _page_size(first, info.context.max_page_size)
+        await catch_up(info.context, consistent_with)
+        page = await info.context.customers.search(search, page_size, after)
+        return CustomerConnection(
+            edges=[CustomerEdge(cursor=hit.cursor, node=Customer.from_document(hit.document)) for hit in page.hits],
+            page_info=_page_info(page.hits, page.has_next_page),
+            total_count=page.total,
+        )
+
+    @strawberry.field
+    async def order(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Order | None:
+        await catch_up(info.context, consistent_with)
+        document = await info.context.orders.get(id)
+        return Order.from_document(document) if document else None
+
+    @strawberry.field
+    async def orders(
+        self,
+        info: Info,
+        filter: OrderFilter | None = None,
+        sort: OrderSort | None = OrderSort.NEWEST,
+        first: int | None = 20,
+        after: str | None = None,
+        consistent_with: str | None = None,
+    ) -> OrderConnection:
+        page_size = _page_size(first, info.context.max_page_size)
+        await catch_up(info.context, consistent_with)
+        page = await info.context.orders.search(_order_query(filter, sort, page_size, after))
+        return OrderConnection(
+            edges=[OrderEdge(cursor=hit.cursor, node=Order.from_document(hit.document)) for hit in page.hits],
+            page_info=_page_info(page.hits, page.has_next_page),
+            total_count=page.total,
         )
 
     @strawberry.field
@@ -76,6 +133,10 @@ def _page_size(first: int | None, maximum: int) -> int:
     return first
 
 
+def _page_info(hits: list[Hit], has_next_page: bool) -> PageInfo:
+    return PageInfo(has_next_page=has_next_page, end_cursor=hits[-1].cursor if hits else None)
+
+
 def _product_query(
     search: str | None, filter: ProductFilter | None, sort: ProductSort | None, first: int, after: str | None
 ) -> ProductQuery:
@@ -89,6 +150,20 @@ def _product_query(
         in_stock=filter.in_stock,
         statuses=None if filter.status is None else [status.value for status in filter.status],
         order=ProductOrder((sort or ProductSort.RELEVANCE).value),
+        first=first,
+        after=after,
+    )
+
+
+def _order_query(filter: OrderFilter | None, sort: OrderSort | None, first: int, after: str | None) -> OrderQuery:
+    filter = filter or OrderFilter()
+    return OrderQuery(
+        customer_id=filter.customer_id,
+        statuses=None if filter.status is None else [status.value for status in filter.status],
+        product_id=filter.product_id,
+        placed_after=filter.placed_after,
+        placed_before=filter.placed_before,
+        order=OrderOrder((sort or OrderSort.NEWEST).value),
         first=first,
         after=after,
     )

@@ -8,7 +8,7 @@ import strawberry
 
 from schema.consistency import catch_up, encode_position
 from schema.context import Context
-from schema.types import Product
+from schema.types import Customer, Order, Product
 from write_model import errors
 from write_model.results import Accepted
 
@@ -50,6 +50,17 @@ class InvalidStateError:
     current_status: str
 
 
+@strawberry.type
+class InsufficientStockError:
+    message: str
+    product_id: strawberry.ID
+    requested: int
+    available: int
+
+
+Info = strawberry.Info[Context, None]
+
+
 @strawberry.type(description="The command was committed. Reading `product` waits until it is indexed.")
 class ProductAccepted:
     id: strawberry.ID
@@ -57,26 +68,70 @@ class ProductAccepted:
     position: str
 
     @strawberry.field
-    async def product(self, info: strawberry.Info[Context, None]) -> Product | None:
+    async def product(self, info: Info) -> Product | None:
         await catch_up(info.context, self.position)
         document = await info.context.products.get(self.id)
         return Product.from_document(document) if document else None
+
+
+@strawberry.type
+class CustomerAccepted:
+    id: strawberry.ID
+    version: int
+    position: str
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer | None:
+        await catch_up(info.context, self.position)
+        document = await info.context.customers.get(self.id)
+        return Customer.from_document(document) if document else None
+
+
+@strawberry.type
+class OrderAccepted:
+    id: strawberry.ID
+    version: int
+    position: str
+
+    @strawberry.field
+    async def order(self, info: Info) -> Order | None:
+        await catch_up(info.context, self.position)
+        document = await info.context.orders.get(self.id)
+        return Order.from_document(document) if document else None
 
 
 ProductResult = Annotated[
     ProductAccepted | ValidationError | NotFoundError | ConflictError | DuplicateError | InvalidStateError,
     strawberry.union("ProductResult"),
 ]
+CustomerResult = Annotated[CustomerAccepted | ValidationError | DuplicateError, strawberry.union("CustomerResult")]
+OrderResult = Annotated[
+    OrderAccepted | ValidationError | NotFoundError | ConflictError | InsufficientStockError | InvalidStateError,
+    strawberry.union("OrderResult"),
+]
 
-Failure = ValidationError | NotFoundError | ConflictError | DuplicateError | InvalidStateError
+Failure = ValidationError | NotFoundError | ConflictError | DuplicateError | InvalidStateError | InsufficientStockError
 
 
 def product_result(outcome: Accepted | errors.Rejection) -> ProductResult:
     if isinstance(outcome, Accepted):
-        return ProductAccepted(
-            id=strawberry.ID(outcome.id), version=outcome.version, position=encode_position(outcome.position)
-        )
-    return failure(outcome)
+        return ProductAccepted(id=strawberry.ID(outcome.id), version=outcome.version,
+                               position=encode_position(outcome.position))
+    return failure(outcome)  # type: ignore[return-value]
+
+
+def customer_result(outcome: Accepted | errors.Rejection) -> CustomerResult:
+    if isinstance(outcome, Accepted):
+        return CustomerAccepted(id=strawberry.ID(outcome.id), version=outcome.version,
+                                position=encode_position(outcome.position))
+    return failure(outcome)  # type: ignore[return-value]
+
+
+def order_result(outcome: Accepted | errors.Rejection) -> OrderResult:
+    if isinstance(outcome, Accepted):
+        return OrderAccepted(id=strawberry.ID(outcome.id), version=outcome.version,
+                             position=encode_position(outcome.position))
+    return failure(outcome)  # type: ignore[return-value]
 
 
 def failure(rejection: errors.Rejection) -> Failure:
@@ -91,4 +146,7 @@ def failure(rejection: errors.Rejection) -> Failure:
             return DuplicateError(message=message, field=field)
         case errors.InvalidState(message, status):
             return InvalidStateError(message=message, current_status=status)
+        case errors.InsufficientStock(message, product_id, requested, available):
+            return InsufficientStockError(message=message, product_id=strawberry.ID(product_id), requested=requested,
+                                          available=available)
     raise TypeError(f"no GraphQL type for {type(rejection).__name__}")

@@ -101,6 +101,120 @@ class ProductConnection:
 
 
 @strawberry.type
+class Customer:
+    id: strawberry.ID
+    email: str
+    name: str
+    order_count: int = strawberry.field(description="Orders placed and not cancelled.")
+    total_spent: Money = strawberry.field(description="Sum of the totals of orders placed and not cancelled.")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Customer:
+        return cls(
+            id=strawberry.ID(document["id"]),
+            email=document["email"],
+            name=document["name"],
+            order_count=document["orderCount"],
+            total_spent=Money(amount=Decimal(document["totalSpent"]), currency=document["currency"]),
+            version=document["version"],
+            created_at=datetime.fromisoformat(document["createdAt"]),
+            updated_at=datetime.fromisoformat(document["updatedAt"]),
+        )
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+
+@strawberry.type
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    PLACED = "PLACED"
+    CANCELLED = "CANCELLED"
+    SHIPPED = "SHIPPED"
+
+
+@strawberry.enum
+class OrderSort(Enum):
+    NEWEST = "NEWEST"
+    OLDEST = "OLDEST"
+    TOTAL_DESC = "TOTAL_DESC"
+    TOTAL_ASC = "TOTAL_ASC"
+
+
+@strawberry.type
+class OrderLine:
+    product_id: strawberry.ID
+    sku: str = strawberry.field(description="Snapshot of the product at the time the order was placed.")
+    name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+@strawberry.type
+class Order:
+    id: strawberry.ID
+    customer_id: strawberry.ID
+    customer_name: str
+    status: OrderStatus
+    lines: list[OrderLine]
+    total: Money
+    version: int
+    placed_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Order:
+        currency = document["currency"]
+
+        def money(amount: str) -> Money:
+            return Money(amount=Decimal(amount), currency=currency)
+
+        return cls(
+            id=strawberry.ID(document["id"]),
+            customer_id=strawberry.ID(document["customerId"]),
+            customer_name=document["customerName"],
+            status=OrderStatus(document["status"]),
+            lines=[
+                OrderLine(
+                    product_id=strawberry.ID(line["productId"]), sku=line["sku"], name=line["name"],
+                    quantity=line["quantity"], unit_price=money(line["unitPrice"]), line_total=money(line["lineTotal"]),
+                )
+                for line in document["lines"]
+            ],
+            total=money(document["total"]),
+            version=document["version"],
+            placed_at=datetime.fromisoformat(document["placedAt"]),
+            updated_at=datetime.fromisoformat(document["updatedAt"]),
+        )
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
 class SyncStatus:
     head_position: str = strawberry.field(description="Position of the newest event in the write model.")
     indexed_position: str = strawberry.field(

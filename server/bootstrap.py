@@ -10,6 +10,8 @@ from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 
 from read_model.indices import ensure_indices
 
+from read_model.customers import CustomerStore
+from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from schema.context import Context
 from server.settings import Settings
@@ -38,6 +40,8 @@ class Container:
         return Context(
             bus=self.bus,
             products=ProductStore(self.elasticsearch, self.settings.index_prefix),
+            customers=CustomerStore(self.elasticsearch, self.settings.index_prefix),
+            orders=OrderStore(self.elasticsearch, self.settings.index_prefix),
             read_positions=self.positions,
             sync_state=SyncState(self.outbox),
             consistency_timeout_s=self.settings.consistency_timeout_ms / 1000,

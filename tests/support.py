@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from read_model.indices import PRODUCTS, ensure_indices
+from read_model.indices import CUSTOMERS, ORDERS, PRODUCTS, IndexDefinition, ensure_indices
 from server.bootstrap import Container
-from sync.projections import product_document
+from server.settings import Settings
+from sync.projections import customer_document, order_document, product_document
 from sync.worker import CONSUMER
+from write_model.customers import snapshot_with_stats
+from write_model.orders import snapshot as order_snapshot
 from write_model.products import snapshot
-from write_model.tables import ProductRow
+from write_model.tables import CustomerRow, OrderRow, ProductRow
+from write_model.unit_of_work import UnitOfWork
+
+
+T = TypeVar("T")
+
+STOREFRONT = str(Path(sys.executable).with_name("storefront"))
+
+
+def environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a `storefront` process needs to work on the same stores as `settings`."""
+    return {
+        **os.environ,
+        "STOREFRONT_DATABASE_URL": settings.database_url,
+        "STOREFRONT_ELASTICSEARCH_URL": settings.elasticsearch_url,
+        "STOREFRONT_INDEX_PREFIX": settings.index_prefix,
+        "STOREFRONT_SYNC_BATCH_SIZE": str(settings.sync_batch_size),
+        **extra,
+    }
 
 
 async def drain(container: Container) -> int:
@@ -25,28 +49,50 @@ async def drain(container: Container) -> int:
     return checkpoint
 
 
-async def indexed_products(container: Container) -> dict[str, dict[str, Any]]:
-    """Every product document with its Elasticsearch `_version`, by id."""
+async def indexed(container: Container, index: IndexDefinition) -> dict[str, dict[str, Any]]:
+    """Every document of an index with its Elasticsearch `_version`, by id."""
     response = await container.elasticsearch.search(
-        index=PRODUCTS.alias(container.settings.index_prefix), size=10_000, version=True,
-        query={"match_all": {}},
+        index=index.alias(container.settings.index_prefix), size=10_000, version=True, query={"match_all": {}},
     )
     return {hit["_id"]: {"_version": hit["_version"], **hit["_source"]} for hit in response["hits"]["hits"]}
 
 
-async def stored_products(container: Container) -> dict[str, ProductRow]:
+async def indexed_products(container: Container) -> dict[str, dict[str, Any]]:
+    return await indexed(container, PRODUCTS)
+
+
+async def _rows(container: Container, table: type[T]) -> list[T]:
     async with AsyncSession(container.database.reader) as session:
-        rows = await session.exec(select(ProductRow))
-        return {row.id: row for row in rows}
+        return list(await session.exec(select(table)))
+
+
+async def expected_documents(container: Container) -> dict[str, dict[str, dict[str, Any]]]:
+    """What every index should hold according to the write model, by index name and id."""
+    currency = container.settings.currency
+    expected: dict[str, dict[str, dict[str, Any]]] = {PRODUCTS.name: {}, CUSTOMERS.name: {}, ORDERS.name: {}}
+    for product in await _rows(container, ProductRow):
+        expected[PRODUCTS.name][product.id] = product_document(snapshot(product), currency)
+    customers = await _rows(container, CustomerRow)
+    async with UnitOfWork(container.database.reader) as uow:
+        for customer in customers:
+            state = await snapshot_with_stats(uow, customer)
+            expected[CUSTOMERS.name][customer.id] = customer_document(state, currency)
+    names = {customer.id: customer.name for customer in customers}
+    for order in await _rows(container, OrderRow):
+        expected[ORDERS.name][order.id] = order_document(order_snapshot(order, names[order.customer_id]), currency)
+    return expected
 
 
 async def assert_read_model_matches_write_model(container: Container) -> None:
-    """Field for field, every product document is what the write model says, at its version."""
-    stored = await stored_products(container)
-    indexed = await indexed_products(container)
-    assert indexed.keys() == stored.keys()
-    for product_id, row in stored.items():
-        expected = product_document(snapshot(row), container.settings.currency)
-        document = dict(indexed[product_id])
-        assert document.pop("_version") == row.version
-        assert document == expected
+    """Field for field, every document is what the write model says; products and orders
+    also carry their aggregate's version as the Elasticsearch version."""
+    expected = await expected_documents(container)
+    for index in (PRODUCTS, CUSTOMERS, ORDERS):
+        documents = await indexed(container, index)
+        assert documents.keys() == expected[index.name].keys(), index.name
+        for document_id, document in documents.items():
+            document = dict(document)
+            elasticsearch_version = document.pop("_version")
+            assert document == expected[index.name][document_id], (index.name, document_id)
+            if index is not CUSTOMERS:
+                assert elasticsearch_version == document["version"]

@@ -11,8 +11,18 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from write_model import products
-from write_model.commands import AdjustStock, Command, CreateProduct, DiscontinueProduct, UpdateProduct
+from write_model import customers, orders, products
+from write_model.commands import (
+    AdjustStock,
+    CancelOrder,
+    Command,
+    CreateProduct,
+    DiscontinueProduct,
+    PlaceOrder,
+    RegisterCustomer,
+    ShipOrder,
+    UpdateProduct,
+)
 from write_model.errors import FieldProblem, Rejection, ValidationFailed
 from write_model.results import Accepted
 from write_model.tables import IdempotencyRow
@@ -26,6 +36,10 @@ HANDLERS: dict[type[Command], Handler] = {
     UpdateProduct: products.update_product,
     AdjustStock: products.adjust_stock,
     DiscontinueProduct: products.discontinue_product,
+    RegisterCustomer: customers.register_customer,
+    PlaceOrder: orders.place_order,
+    CancelOrder: orders.cancel_order,
+    ShipOrder: orders.ship_order,
 }
 
 MAX_IDEMPOTENCY_KEY = 200

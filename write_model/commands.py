@@ -59,3 +59,44 @@ class AdjustStock(Command):
 class DiscontinueProduct(Command):
     id: str
     expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class RegisterCustomer(Command):
+    email: str
+    name: str
+    key: str | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.key
+
+
+@dataclass(frozen=True)
+class OrderLineRequest:
+    product_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PlaceOrder(Command):
+    customer_id: str
+    lines: tuple[OrderLineRequest, ...]
+    key: str | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.key
+
+
+@dataclass(frozen=True)
+class CancelOrder(Command):
+    id: str
+    expected_version: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipOrder(Command):
+    id: str
+    expected_version: int | None = None

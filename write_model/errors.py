@@ -7,6 +7,9 @@ by the command bus, so callers treat them as ordinary results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Rejection(Exception):
@@ -50,3 +53,24 @@ class Duplicate(Rejection):
 class InvalidState(Rejection):
     message: str
     current_status: str
+
+
+@dataclass
+class InsufficientStock(Rejection):
+    message: str
+    product_id: str
+    requested: int
+    available: int
+
+
+def found(kind: str, aggregate_id: str, row: T | None) -> T:
+    """The row, or NotFound naming what was looked for."""
+    if row is None:
+        raise NotFound(f"No {kind} with id {aggregate_id!r}.", aggregate_id)
+    return row
+
+
+def check_version(kind: str, expected: int | None, actual: int) -> None:
+    """Optimistic concurrency: a caller that names a version must be looking at the current one."""
+    if expected is not None and expected != actual:
+        raise VersionConflict(f"The {kind} was changed by someone else.", expected, actual)

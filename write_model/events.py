@@ -7,11 +7,24 @@ from datetime import datetime
 from typing import Any
 
 PRODUCT = "product"
+CUSTOMER = "customer"
+ORDER = "order"
 
 PRODUCT_CREATED = "ProductCreated"
 PRODUCT_UPDATED = "ProductUpdated"
 STOCK_ADJUSTED = "StockAdjusted"
 PRODUCT_DISCONTINUED = "ProductDiscontinued"
+# Stock an order took or gave back: recorded on the product's own stream.
+STOCK_RESERVED = "StockReserved"
+STOCK_RELEASED = "StockReleased"
+
+CUSTOMER_REGISTERED = "CustomerRegistered"
+
+# Order events carry the order and, under "customer", the customer with the order
+# statistics this change led to, so one event feeds both documents.
+ORDER_PLACED = "OrderPlaced"
+ORDER_CANCELLED = "OrderCancelled"
+ORDER_SHIPPED = "OrderShipped"
 
 
 @dataclass(frozen=True)

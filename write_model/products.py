@@ -7,7 +7,7 @@ from typing import Any
 
 from write_model import events
 from write_model.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
-from write_model.errors import Duplicate, FieldProblem, InvalidState, NotFound, ValidationFailed, VersionConflict
+from write_model.errors import Duplicate, FieldProblem, InvalidState, ValidationFailed, check_version, found
 from write_model.results import Accepted
 from write_model.tables import ProductRow, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
@@ -132,15 +132,14 @@ def _clean_tags(tags: tuple[str, ...]) -> list[str]:
 
 
 async def _load(uow: UnitOfWork, product_id: str, expected_version: int | None) -> ProductRow:
-    product = await uow.product(product_id)
-    if product is None:
-        raise NotFound(f"No product with id {product_id!r}.", product_id)
-    if expected_version is not None and expected_version != product.version:
-        raise VersionConflict("The product was changed by someone else.", expected_version, product.version)
+    product = found("product", product_id, await uow.product(product_id))
+    check_version("product", expected_version, product.version)
     return product
 
 
-async def _commit(uow: UnitOfWork, product: ProductRow, event_type: str, reason: str | None = None) -> Accepted:
+def record_change(uow: UnitOfWork, product: ProductRow, event_type: str, reason: str | None = None) -> None:
+    """Bump the version (a new product keeps 1) and record the event with the full new state.
+    Also used by the order handlers for the stock an order reserves or releases."""
     if event_type != events.PRODUCT_CREATED:
         product.version += 1
         product.updated_at = utc_now()
@@ -148,4 +147,8 @@ async def _commit(uow: UnitOfWork, product: ProductRow, event_type: str, reason:
     if reason is not None:
         payload["reason"] = reason
     uow.record(events.NewEvent(events.PRODUCT, product.id, product.version, event_type, payload))
+
+
+async def _commit(uow: UnitOfWork, product: ProductRow, event_type: str, reason: str | None = None) -> Accepted:
+    record_change(uow, product, event_type, reason)
     return await uow.commit(product.id, product.version)

@@ -40,6 +40,35 @@ class ProductRow(SQLModel, table=True):
     updated_at: datetime = _timestamp()
 
 
+class CustomerRow(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: str = Field(primary_key=True)
+    email: str
+    # Lower-cased email: uniqueness is case-insensitive.
+    email_key: str = Field(unique=True, index=True)
+    name: str
+    version: int
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: str = Field(primary_key=True)
+    customer_id: str = Field(foreign_key="customers.id", index=True)
+    status: str
+    # Snapshots taken at placement: productId, sku, name, quantity, unitPrice, lineTotal.
+    lines: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    total: str
+    # The total in minor units, so statistics sum exact integers in SQL.
+    total_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    version: int
+    placed_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
 class OutboxRow(SQLModel, table=True):
     """One change event. `position` is global, gap-free and in commit order."""
 

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from write_model.events import NewEvent
 from write_model.results import Accepted
-from write_model.tables import IdempotencyRow, OutboxHeadRow, OutboxRow, ProductRow, utc_now
+from write_model.tables import CustomerRow, IdempotencyRow, OrderRow, OutboxHeadRow, OutboxRow, ProductRow, utc_now
 
 
 class UnitOfWork:
@@ -48,6 +48,28 @@ class UnitOfWork:
     async def product_by_sku(self, sku: str) -> ProductRow | None:
         result = await self.session.exec(select(ProductRow).where(ProductRow.sku == sku))
         return result.first()
+
+    async def customer(self, customer_id: str) -> CustomerRow | None:
+        return await self.session.get(CustomerRow, customer_id)
+
+    async def customer_by_email(self, email_key: str) -> CustomerRow | None:
+        result = await self.session.exec(select(CustomerRow).where(CustomerRow.email_key == email_key))
+        return result.first()
+
+    async def order(self, order_id: str) -> OrderRow | None:
+        return await self.session.get(OrderRow, order_id)
+
+    async def order_stats(self, customer_id: str) -> tuple[int, int]:
+        """Count and total (minor units) of the customer's orders that are not cancelled,
+        including changes made in this unit of work."""
+        await self.session.flush()
+        result = await self.session.exec(
+            select(func.count(), func.coalesce(func.sum(OrderRow.total_minor), 0)).where(
+                OrderRow.customer_id == customer_id, OrderRow.status != "CANCELLED"
+            )
+        )
+        count, total = result.one()
+        return int(count), int(total)
 
     def record(self, event: NewEvent) -> None:
         self._events.append(event)

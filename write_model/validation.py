@@ -61,3 +61,11 @@ class Checks:
 def money_text(value: Decimal) -> str:
     """Canonical text of an amount, e.g. Decimal('5') -> '5.00'."""
     return str(value.quantize(Decimal(1).scaleb(-MONEY_DECIMALS)))
+
+
+def to_minor_units(amount: str) -> int:
+    return int(Decimal(amount).scaleb(MONEY_DECIMALS))
+
+
+def from_minor_units(minor: int) -> str:
+    return money_text(Decimal(minor).scaleb(-MONEY_DECIMALS))

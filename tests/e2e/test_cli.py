@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,19 +13,10 @@ from read_model.products import ProductStore
 from server.bootstrap import Container
 from server.settings import Settings
 from write_model.commands import CreateProduct
+from tests.support import STOREFRONT, environment
 from write_model.results import Accepted
 
-STOREFRONT = str(Path(sys.executable).with_name("storefront"))
 
-
-def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "STOREFRONT_DATABASE_URL": settings.database_url,
-        "STOREFRONT_ELASTICSEARCH_URL": settings.elasticsearch_url,
-        "STOREFRONT_INDEX_PREFIX": settings.index_prefix,
-        **extra,
-    }
 
 
 def _storefront(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -35,14 +24,14 @@ def _storefront(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 
 def test_help_lists_every_command(settings: Settings) -> None:
-    result = _storefront("--help", env=_env(settings))
+    result = _storefront("--help", env=environment(settings))
     assert result.returncode == 0
     for command in ("serve", "sync", "migrate", "elasticsearch"):
         assert command in result.stdout
 
 
 def test_migrate_creates_the_write_model(settings: Settings, tmp_path: Path) -> None:
-    result = _storefront("migrate", env=_env(settings))
+    result = _storefront("migrate", env=environment(settings))
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "write.db") as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -60,23 +49,23 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str
 
 
 def test_invalid_settings_are_named_in_one_line(settings: Settings) -> None:
-    result = _storefront("migrate", env=_env(settings, STOREFRONT_CONSISTENCY_TIMEOUT_MS="-5"))
+    result = _storefront("migrate", env=environment(settings, STOREFRONT_CONSISTENCY_TIMEOUT_MS="-5"))
     _assert_one_line_error(result, "STOREFRONT_CONSISTENCY_TIMEOUT_MS")
 
 
 def test_an_unreachable_database_is_one_line(settings: Settings, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'write.db'}"
-    result = _storefront("migrate", env=_env(settings, STOREFRONT_DATABASE_URL=url))
+    result = _storefront("migrate", env=environment(settings, STOREFRONT_DATABASE_URL=url))
     _assert_one_line_error(result, "unable to open database file", "STOREFRONT_DATABASE_URL")
 
 
 def test_open_mode_refuses_a_public_address(settings: Settings) -> None:
-    result = _storefront("serve", "--host", "0.0.0.0", env=_env(settings))
+    result = _storefront("serve", "--host", "0.0.0.0", env=environment(settings))
     _assert_one_line_error(result, "refusing to bind 0.0.0.0", "STOREFRONT_JWT_SECRET")
 
 
 def test_status_of_a_node_that_is_not_there(settings: Settings) -> None:
-    result = _storefront("elasticsearch", "status", "--port", "9", env=_env(settings))
+    result = _storefront("elasticsearch", "status", "--port", "9", env=environment(settings))
     assert (result.returncode, result.stdout.strip()) == (1, "not running")
 
 
@@ -86,7 +75,7 @@ async def test_sync_alone_indexes_what_another_process_commits_and_stops_on_sigt
     """`storefront sync` as its own process; this test process plays an API without a worker,
     so its consistent reads follow the worker's durable checkpoint."""
     worker = await asyncio.create_subprocess_exec(
-        STOREFRONT, "sync", env=_env(settings, STOREFRONT_SYNC_POLL_INTERVAL_MS="50"),
+        STOREFRONT, "sync", env=environment(settings, STOREFRONT_SYNC_POLL_INTERVAL_MS="50"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import sys
 from asyncio.subprocess import PIPE
 from pathlib import Path
 
@@ -13,9 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from server.bootstrap import Container
+from tests.support import STOREFRONT
 from write_model.database import MIGRATIONS, create_schema
-
-STOREFRONT = str(Path(sys.executable).with_name("storefront"))
 
 
 def _config() -> Config:

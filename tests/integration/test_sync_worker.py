@@ -10,7 +10,7 @@ from read_model.indices import delete_indices
 from server.bootstrap import Container, build, migrate
 from server.settings import Settings
 from sync.worker import CONSUMER
-from tests.support import assert_read_model_matches_write_model, drain, indexed_products
+from tests.support import STOREFRONT, assert_read_model_matches_write_model, drain, environment, indexed_products
 from write_model.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
 from write_model.results import Accepted
 
@@ -53,30 +53,32 @@ async def test_replaying_every_event_leaves_every_document_identical(container: 
     await assert_read_model_matches_write_model(container)
 
 
-async def test_a_worker_stopped_mid_stream_resumes_from_its_checkpoint(container: Container, settings: Settings) -> None:
-    small_batches = settings.model_copy(update={"sync_batch_size": 5, "sync_poll_interval_ms": 50})
-    first = build(small_batches, local_worker=False)
-    worker_task = asyncio.create_task(first.worker.run())
-    ids = await _create(container, 40, "restart")
-    await _churn(container, ids, 60, seed=2)
-    while await first.outbox.checkpoint(CONSUMER) == 0:
-        await asyncio.sleep(0.01)
-    worker_task.cancel()  # like a crash: no chance to finish cleanly
-    await asyncio.gather(worker_task, return_exceptions=True)
-    await first.close()
-    stopped_at = await container.outbox.checkpoint(CONSUMER)
-    more_ids = await _create(container, 20, "after-stop")
-    await _churn(container, ids + more_ids, 40, seed=3)
-    assert stopped_at < await container.outbox.head()
-
-    second = build(small_batches, local_worker=False)
+async def test_a_worker_killed_mid_stream_resumes_from_its_checkpoint(container: Container, settings: Settings) -> None:
+    small_batches = settings.model_copy(update={"sync_batch_size": 5})
+    worker = await asyncio.create_subprocess_exec(
+        STOREFRONT, "sync", env=environment(small_batches, STOREFRONT_SYNC_POLL_INTERVAL_MS="20"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
-        assert await drain(second) == await second.outbox.head()
+        ids = await _create(container, 40, "restart")
+        await _churn(container, ids, 60, seed=2)
+        while await container.outbox.checkpoint(CONSUMER) == 0:
+            await asyncio.sleep(0.01)
     finally:
-        await second.close()
+        worker.kill()  # SIGKILL: no chance to finish the batch or save anything
+        await worker.wait()
+    killed_at = await container.outbox.checkpoint(CONSUMER)
+    more_ids = await _create(container, 20, "after-kill")
+    await _churn(container, ids + more_ids, 40, seed=3)
+    assert killed_at < await container.outbox.head()
 
-    indexed = await indexed_products(container)
-    assert len(indexed) == 60
+    restarted = build(small_batches, local_worker=False)
+    try:
+        assert await drain(restarted) == await restarted.outbox.head()
+    finally:
+        await restarted.close()
+
+    assert len(await indexed_products(container)) == 60
     await assert_read_model_matches_write_model(container)
 
 

@@ -1,0 +1,115 @@
+"""What every query store shares: lookups by id, and pages with opaque search_after cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoundError, TransportError
+
+from read_model.errors import InvalidCursor, ReadModelUnavailable
+
+Sort = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Hit:
+    cursor: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    hits: list[Hit]
+    total: int
+    has_next_page: bool
+    aggregations: dict[str, Any]
+
+
+class SearchIndex:
+    """One alias. Sorts must end with a unique field, so search_after never skips or repeats."""
+
+    def __init__(self, client: AsyncElasticsearch, alias: str) -> None:
+        self._client = client
+        self._alias = alias
+
+    async def get(self, document_id: str) -> dict[str, Any] | None:
+        async with translated_errors():
+            try:
+                response = await self._client.get(index=self._alias, id=document_id)
+            except NotFoundError as error:
+                if error.error == "index_not_found_exception":
+                    raise
+                return None
+        source: dict[str, Any] = response["_source"]
+        return source
+
+    async def page(
+        self, *, query: dict[str, Any], order: str, sort: Sort, first: int, after: str | None,
+        aggregations: dict[str, Any] | None = None,
+    ) -> Page:
+        """`first` hits after the cursor `after`; `order` names the sort inside the cursor."""
+        body: dict[str, Any] = {"query": query, "sort": sort, "size": first + 1, "track_total_hits": True}
+        if aggregations:
+            body["aggs"] = aggregations
+        if after is not None:
+            body["search_after"] = decode_cursor(after, order, len(sort))
+        async with translated_errors():
+            try:
+                response = await self._client.search(index=self._alias, **body)
+            except BadRequestError as error:
+                if after is None:
+                    raise
+                raise InvalidCursor("`after` does not fit this query's sort; start again without it.") from error
+        raw_hits = response["hits"]["hits"]
+        hits = [Hit(encode_cursor(order, hit["sort"]), hit["_source"]) for hit in raw_hits[:first]]
+        return Page(hits, response["hits"]["total"]["value"], len(raw_hits) > first, response.get("aggregations", {}))
+
+
+def encode_cursor(order: str, sort_values: list[Any]) -> str:
+    raw = json.dumps({"o": order, "v": sort_values}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: str, length: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        values = decoded["v"]
+        cursor_order = decoded["o"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        raise InvalidCursor("`after` is not a cursor this API handed out.") from error
+    if cursor_order != order or not isinstance(values, list) or len(values) != length:
+        raise InvalidCursor("`after` belongs to a different query or sort order; start again without it.")
+    if not all(isinstance(value, str | int | float) for value in values):
+        raise InvalidCursor("`after` is not a cursor this API handed out.")
+    return values
+
+
+@asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except NotFoundError as error:
+        # A missing alias means no worker has created the indices yet.
+        raise ReadModelUnavailable("The read model has not been created yet; start the sync worker.") from error
+    except (TransportError, ApiError) as error:
+        if isinstance(error, ApiError) and error.meta.status < 500 and error.meta.status != 429:
+            raise
+        raise ReadModelUnavailable("The read model (Elasticsearch) is unavailable; try again shortly.") from error
+
+
+def text_query(text: str | None, fields: list[str]) -> list[dict[str, Any]]:
+    """Every word must match, each in any of the fields; nothing when there is no text."""
+    if not text or not text.strip():
+        return []
+    return [{"multi_match": {"query": text, "fields": fields, "type": "cross_fields", "operator": "and"}}]
+
+
+def bool_query(must: list[dict[str, Any]], filters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"bool": {"must": must or [{"match_all": {}}], "filter": filters}}

@@ -1,0 +1,136 @@
+"""The order aggregate: placing reserves stock on every line or on none; cancelling gives it back."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from write_model import events
+from write_model.commands import CancelOrder, PlaceOrder, ShipOrder
+from write_model.customers import snapshot_with_stats
+from write_model.errors import FieldProblem, InsufficientStock, InvalidState, ValidationFailed, check_version, found
+from write_model.products import ACTIVE, MAX_REASON, record_change
+from write_model.results import Accepted
+from write_model.tables import OrderRow, ProductRow, as_utc, utc_now
+from write_model.unit_of_work import UnitOfWork
+from write_model.validation import Checks, money_text, to_minor_units
+
+PLACED = "PLACED"
+CANCELLED = "CANCELLED"
+SHIPPED = "SHIPPED"
+
+MAX_LINES = 50
+
+
+async def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
+    _check_lines(command)
+    customer = found("customer", command.customer_id, await uow.customer(command.customer_id))
+    products = [await _orderable(uow, index, line.product_id, line.quantity) for index, line in
+                enumerate(command.lines)]
+    order_id = str(uuid.uuid4())
+    lines = []
+    for product, line in zip(products, command.lines):
+        product.stock -= line.quantity
+        record_change(uow, product, events.STOCK_RESERVED, reason=f"order {order_id}")
+        lines.append(_line_snapshot(product, line.quantity))
+    total = money_text(sum((Decimal(line["lineTotal"]) for line in lines), Decimal(0)))
+    now = utc_now()
+    order = OrderRow(
+        id=order_id, customer_id=customer.id, status=PLACED, lines=lines, total=total,
+        total_minor=to_minor_units(total), version=1, placed_at=now, updated_at=now,
+    )
+    uow.session.add(order)
+    return await _commit(uow, order, events.ORDER_PLACED)
+
+
+async def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Accepted:
+    checks = Checks()
+    checks.text("reason", command.reason, max_length=MAX_REASON, required=False)
+    checks.raise_if_any()
+    order = await _placed_order(uow, command.id, command.expected_version, "cancelled")
+    for line in order.lines:
+        product = found("product", line["productId"], await uow.product(line["productId"]))
+        product.stock += line["quantity"]
+        record_change(uow, product, events.STOCK_RELEASED, reason=f"order {order.id} cancelled")
+    order.status = CANCELLED
+    return await _commit(uow, order, events.ORDER_CANCELLED, reason=command.reason)
+
+
+async def ship_order(command: ShipOrder, uow: UnitOfWork) -> Accepted:
+    order = await _placed_order(uow, command.id, command.expected_version, "shipped")
+    order.status = SHIPPED
+    return await _commit(uow, order, events.ORDER_SHIPPED)
+
+
+def _check_lines(command: PlaceOrder) -> None:
+    checks = Checks()
+    if not 1 <= len(command.lines) <= MAX_LINES:
+        checks.fail("lines", f"must hold 1 to {MAX_LINES} lines")
+    seen: set[str] = set()
+    for index, line in enumerate(command.lines):
+        if line.product_id in seen:
+            checks.fail(f"lines.{index}.productId", "appears on an earlier line")
+        seen.add(line.product_id)
+        checks.quantity(f"lines.{index}.quantity", line.quantity, minimum=1)
+    checks.raise_if_any()
+
+
+async def _orderable(uow: UnitOfWork, index: int, product_id: str, quantity: int) -> ProductRow:
+    product = found("product", product_id, await uow.product(product_id))
+    if product.status != ACTIVE:
+        raise ValidationFailed(
+            "An ordered product is not for sale.",
+            [FieldProblem(f"lines.{index}.productId", f"product is {product.status.lower()}")],
+        )
+    if product.stock < quantity:
+        raise InsufficientStock(
+            f"Only {product.stock} of {product.sku} in stock, {quantity} requested.", product.id, quantity,
+            product.stock,
+        )
+    return product
+
+
+def _line_snapshot(product: ProductRow, quantity: int) -> dict[str, Any]:
+    return {
+        "productId": product.id,
+        "sku": product.sku,
+        "name": product.name,
+        "quantity": quantity,
+        "unitPrice": product.price,
+        "lineTotal": money_text(Decimal(product.price) * quantity),
+    }
+
+
+async def _placed_order(uow: UnitOfWork, order_id: str, expected_version: int | None, verb: str) -> OrderRow:
+    order = found("order", order_id, await uow.order(order_id))
+    check_version("order", expected_version, order.version)
+    if order.status != PLACED:
+        raise InvalidState(f"Only a PLACED order can be {verb}; this one is {order.status}.", order.status)
+    return order
+
+
+async def _commit(uow: UnitOfWork, order: OrderRow, event_type: str, reason: str | None = None) -> Accepted:
+    customer = found("customer", order.customer_id, await uow.customer(order.customer_id))
+    if event_type != events.ORDER_PLACED:
+        order.version += 1
+        order.updated_at = utc_now()
+    payload = {**snapshot(order, customer.name), "customer": await snapshot_with_stats(uow, customer)}
+    if reason is not None:
+        payload["reason"] = reason
+    uow.record(events.NewEvent(events.ORDER, order.id, order.version, event_type, payload))
+    return await uow.commit(order.id, order.version)
+
+
+def snapshot(order: OrderRow, customer_name: str) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "customerId": order.customer_id,
+        "customerName": customer_name,
+        "status": order.status,
+        "lines": list(order.lines),
+        "total": order.total,
+        "version": order.version,
+        "placedAt": as_utc(order.placed_at).isoformat(),
+        "updatedAt": as_utc(order.updated_at).isoformat(),
+    }
