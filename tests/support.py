@@ -66,6 +66,10 @@ async def _rows(container: Container, table: type[T]) -> list[T]:
         return list(await session.exec(select(table)))
 
 
+async def stored_products(container: Container) -> dict[str, ProductRow]:
+    return {row.id: row for row in await _rows(container, ProductRow)}
+
+
 async def expected_documents(container: Container) -> dict[str, dict[str, dict[str, Any]]]:
     """What every index should hold according to the write model, by index name and id."""
     currency = container.settings.currency

@@ -79,3 +79,75 @@ query One($id: ID!, $consistentWith: String) {{
 """
 
 SYNC_STATUS = "{ syncStatus { headPosition indexedPosition lag deadLetters } }"
+
+CUSTOMER_FIELDS = "id email name orderCount totalSpent { amount currency } version createdAt updatedAt"
+
+ORDER_FIELDS = """
+  id customerId customerName status total { amount currency } version placedAt updatedAt
+  lines { productId sku name quantity unitPrice { amount currency } lineTotal { amount currency } }
+"""
+
+REGISTER_CUSTOMER = """
+mutation Register($input: RegisterCustomerInput!) {
+  registerCustomer(input: $input) {
+    __typename
+    ... on CustomerAccepted { id version position }
+    ... on ValidationError { message fields { field message } }
+    ... on DuplicateError { message field }
+  }
+}
+"""
+
+REGISTER_AND_READ_CUSTOMER = f"""
+mutation RegisterAndRead($input: RegisterCustomerInput!) {{
+  registerCustomer(input: $input) {{ ... on CustomerAccepted {{ id position customer {{ {CUSTOMER_FIELDS} }} }} }}
+}}
+"""
+
+_ORDER_RESULT = """
+    __typename
+    ... on OrderAccepted { id version position }
+    ... on ValidationError { message fields { field message } }
+    ... on NotFoundError { message id }
+    ... on ConflictError { message expectedVersion actualVersion }
+    ... on InsufficientStockError { message productId requested available }
+    ... on InvalidStateError { message currentStatus }
+"""
+
+PLACE_ORDER = f"mutation Place($input: PlaceOrderInput!) {{ placeOrder(input: $input) {{ {_ORDER_RESULT} }} }}"
+CANCEL_ORDER = f"mutation Cancel($input: CancelOrderInput!) {{ cancelOrder(input: $input) {{ {_ORDER_RESULT} }} }}"
+SHIP_ORDER = f"mutation Ship($input: ShipOrderInput!) {{ shipOrder(input: $input) {{ {_ORDER_RESULT} }} }}"
+
+PLACE_AND_READ_ORDER = f"""
+mutation PlaceAndRead($input: PlaceOrderInput!) {{
+  placeOrder(input: $input) {{ ... on OrderAccepted {{ id position order {{ {ORDER_FIELDS} }} }} }}
+}}
+"""
+
+CUSTOMER = f"""
+query Customer($id: ID!, $consistentWith: String) {{
+  customer(id: $id, consistentWith: $consistentWith) {{ {CUSTOMER_FIELDS} }}
+}}
+"""
+
+CUSTOMERS = f"""
+query Customers($search: String, $first: Int, $after: String, $consistentWith: String) {{
+  customers(search: $search, first: $first, after: $after, consistentWith: $consistentWith) {{
+    totalCount pageInfo {{ hasNextPage endCursor }} edges {{ cursor node {{ {CUSTOMER_FIELDS} }} }}
+  }}
+}}
+"""
+
+ORDER = f"""
+query Order($id: ID!, $consistentWith: String) {{
+  order(id: $id, consistentWith: $consistentWith) {{ {ORDER_FIELDS} }}
+}}
+"""
+
+ORDERS = f"""
+query Orders($filter: OrderFilter, $sort: OrderSort, $first: Int, $after: String, $consistentWith: String) {{
+  orders(filter: $filter, sort: $sort, first: $first, after: $after, consistentWith: $consistentWith) {{
+    totalCount pageInfo {{ hasNextPage endCursor }} edges {{ cursor node {{ {ORDER_FIELDS} }} }}
+  }}
+}}
+"""
