@@ -7,8 +7,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -18,9 +20,12 @@ from strawberry.asgi import GraphQL
 from schema.build import build_schema
 from schema.context import Context
 from server.bootstrap import Container, build, migrate, prepare_read_model
+from server.http_metrics import HttpMetrics
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SAMPLE_INTERVAL_S = 1.0
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -40,12 +45,15 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
         await migrate(container)
         await prepare_read_model(container)
         worker_task = asyncio.create_task(container.worker.run(), name="sync-worker") if run_worker else None
+        sampler_task = asyncio.create_task(_sample_forever(container), name="sync-monitor")
         try:
             yield
         finally:
+            sampler_task.cancel()
             if worker_task is not None:
                 container.worker.stop()
                 await _finish(worker_task)
+            await asyncio.gather(sampler_task, return_exceptions=True)
             await container.close()
 
     async def healthz(_request: Request) -> Response:
@@ -57,16 +65,33 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
             return JSONResponse({"status": "unavailable", "reasons": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(container.registry), media_type=CONTENT_TYPE_LATEST)
+
     graphql = GraphQLView(container)
+    routes: list[Route | WebSocketRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    paths = {route.path for route in routes}
     return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-        ],
+        routes=routes,
+        middleware=[Middleware(HttpMetrics, registry=container.registry, paths=paths)],
         lifespan=lifespan,
     )
+
+
+async def _sample_forever(container: Container) -> None:
+    """Keeps lag, positions and dead letters current for /metrics and readiness."""
+    while True:
+        try:
+            await container.monitor.sample()
+        except Exception:  # the database may be down; readiness reports that on its own
+            log.debug("sync monitor could not sample", exc_info=True)
+        await asyncio.sleep(SAMPLE_INTERVAL_S)
 
 
 async def _finish(task: asyncio.Task[None], grace_s: float = 10.0) -> None:
@@ -88,4 +113,7 @@ async def _readiness_problems(container: Container) -> list[str]:
         await container.elasticsearch.cluster.health(timeout="2s")
     except Exception as error:
         problems.append(f"elasticsearch: {error.__class__.__name__}: {error}")
+    stalled = container.monitor.stalled()
+    if stalled:
+        problems.append(stalled)
     return problems

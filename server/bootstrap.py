@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from prometheus_client import CollectorRegistry
 
 from read_model.indices import ensure_indices
 
@@ -17,8 +22,11 @@ from schema.context import Context
 from server.settings import Settings
 from sync.positions import IndexedPosition
 from sync.status import SyncState
+from sync.metrics import SyncMetrics
+from sync.monitor import SyncMonitor
 from sync.worker import CONSUMER, SyncWorker, WorkerSettings
 from write_model.bus import CommandBus
+from write_model.consumers import DeadLetters, Lease
 from write_model.database import Database, create_schema, open_database
 from write_model.outbox import Outbox
 from write_model.unit_of_work import UnitOfWork
@@ -32,9 +40,12 @@ class Container:
     database: Database
     elasticsearch: AsyncElasticsearch
     outbox: Outbox
+    dead_letters: DeadLetters
     bus: CommandBus
     positions: IndexedPosition
     worker: SyncWorker
+    monitor: SyncMonitor
+    registry: CollectorRegistry = field(repr=False)
 
     def context(self) -> Context:
         return Context(
@@ -43,7 +54,7 @@ class Container:
             customers=CustomerStore(self.elasticsearch, self.settings.index_prefix),
             orders=OrderStore(self.elasticsearch, self.settings.index_prefix),
             read_positions=self.positions,
-            sync_state=SyncState(self.outbox),
+            sync_state=SyncState(self.outbox, self.dead_letters),
             consistency_timeout_s=self.settings.consistency_timeout_ms / 1000,
             max_page_size=self.settings.max_page_size,
         )
@@ -54,28 +65,40 @@ class Container:
 
 
 def build(settings: Settings, *, local_worker: bool) -> Container:
-    """Builds adapters without connecting to anything. `local_worker` wires the worker to
-    wake on this process's commits and to publish its position without polling."""
+    """Builds adapters without connecting to anything. `local_worker` wakes the worker on
+    this process's commits (it still runs only when the caller starts it)."""
     database = open_database(settings.database_url)
     elasticsearch = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=settings.elasticsearch_timeout_s)
     outbox = Outbox(database)
+    dead_letters = DeadLetters(database, CONSUMER)
     bus = CommandBus(lambda: UnitOfWork(database.writer))
     positions = IndexedPosition(lambda: outbox.checkpoint(CONSUMER))
+    registry = CollectorRegistry()
+    metrics = SyncMetrics(registry)
     worker = SyncWorker(
         outbox,
+        dead_letters,
+        Lease(database, CONSUMER, _owner_name(), timedelta(seconds=settings.sync_lease_ttl_s)),
         elasticsearch,
         positions,
+        metrics,
         WorkerSettings(
             index_prefix=settings.index_prefix,
             currency=settings.currency,
             batch_size=settings.sync_batch_size,
             poll_interval_s=settings.sync_poll_interval_ms / 1000,
+            max_attempts=settings.sync_max_attempts,
         ),
     )
     if local_worker:
-        positions.attach_local_worker()
         bus.on_commit(worker.wake)
-    return Container(settings, database, elasticsearch, outbox, bus, positions, worker)
+    monitor = SyncMonitor(outbox, CONSUMER, dead_letters, metrics, settings.sync_stall_after_s)
+    return Container(settings, database, elasticsearch, outbox, dead_letters, bus, positions, worker, monitor, registry)
+
+
+def _owner_name() -> str:
+    """Names this worker in the lease: host and pid for people, a random part for uniqueness."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 async def migrate(container: Container) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,3 +24,7 @@ class Settings(BaseSettings):
     sync_batch_size: int = Field(default=500, ge=1, le=10_000)
     sync_poll_interval_ms: int = Field(default=1000, ge=10, le=60_000)
     elasticsearch_timeout_s: float = Field(default=10.0, gt=0)
+    sync_lease_ttl_s: float = Field(default=5.0, gt=0, le=300)
+    sync_max_attempts: int = Field(default=3, ge=1, le=100)
+    sync_stall_after_s: float = Field(default=60.0, gt=0)
+    log_format: Literal["text", "json"] = "text"

@@ -13,8 +13,9 @@ POLL_INTERVAL_S = 0.05
 class IndexedPosition:
     """Tracks the position up to which every event is searchable.
 
-    An in-process worker calls `advance` after each refreshed batch; a process without a
-    worker (`serve --no-sync`) reads the worker's durable checkpoint instead.
+    While this process's worker holds the lease it calls `advance` after each refreshed
+    batch; otherwise (`serve --no-sync`, or another process holds the lease) the durable
+    checkpoint is read instead.
     """
 
     def __init__(self, read_checkpoint: Callable[[], Awaitable[int]]) -> None:
@@ -27,8 +28,8 @@ class IndexedPosition:
     def position(self) -> int:
         return self._position
 
-    def attach_local_worker(self) -> None:
-        self._local_worker = True
+    def set_local_active(self, active: bool) -> None:
+        self._local_worker = active
 
     def advance(self, position: int) -> None:
         if position > self._position:
@@ -48,7 +49,8 @@ class IndexedPosition:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            slice_s = remaining if self._local_worker else min(remaining, POLL_INTERVAL_S)
+            # A local worker wakes us; still look again now and then, in case it lost the lease.
+            slice_s = min(remaining, 1.0 if self._local_worker else POLL_INTERVAL_S)
             try:
                 await asyncio.wait_for(self._changed.wait(), slice_s)
             except TimeoutError:

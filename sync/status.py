@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from write_model.consumers import DeadLetters
 from write_model.outbox import Outbox
 
 
 class SyncState:
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, dead_letters: DeadLetters) -> None:
         self._outbox = outbox
+        self._dead_letters = dead_letters
 
     async def head_position(self) -> int:
         return await self._outbox.head()
 
     async def dead_letter_count(self) -> int:
-        # The worker retries every failed batch until it succeeds and never parks an event,
-        # so there are none to count.
-        return 0
+        return await self._dead_letters.count()

@@ -33,14 +33,35 @@ class Outbox:
             return row.position if row else 0
 
     async def save_checkpoint(self, consumer: str, position: int) -> None:
+        """Move the checkpoint forward; never back, so a worker that lost its lease mid-batch
+        cannot undo a newer worker's progress."""
         async with AsyncSession(self._database.writer) as session:
             row = await session.get(ConsumerCheckpointRow, consumer)
             if row is None:
                 row = ConsumerCheckpointRow(name=consumer, position=position, updated_at=utc_now())
+            elif row.position >= position:
+                return
             row.position = position
             row.updated_at = utc_now()
             session.add(row)
             await session.commit()
+
+    async def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
+        """Replay from `position` (operators and tests): documents never go backwards on replay."""
+        async with AsyncSession(self._database.writer) as session:
+            row = await session.get(ConsumerCheckpointRow, consumer)
+            if row is not None:
+                row.position = position
+                row.updated_at = utc_now()
+                session.add(row)
+                await session.commit()
+
+    async def read_at(self, positions: list[int]) -> list[StoredEvent]:
+        async with AsyncSession(self._database.reader) as session:
+            rows = await session.exec(
+                select(OutboxRow).where(col(OutboxRow.position).in_(positions)).order_by(col(OutboxRow.position))
+            )
+            return [_stored(row) for row in rows]
 
 
 def _stored(row: OutboxRow) -> StoredEvent:

@@ -115,3 +115,31 @@ class ConsumerCheckpointRow(SQLModel, table=True):
     name: str = Field(primary_key=True)
     position: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = _timestamp()
+
+
+class ConsumerLeaseRow(SQLModel, table=True):
+    """Which process may run a named consumer, until when. Several workers may start; only
+    the holder indexes, and another takes over once the holder stops renewing."""
+
+    __tablename__ = "consumer_leases"
+
+    name: str = Field(primary_key=True)
+    owner: str
+    expires_at: datetime = _timestamp()
+
+
+class DeadLetterRow(SQLModel, table=True):
+    """An index operation Elasticsearch refused for good; kept until a retry succeeds."""
+
+    __tablename__ = "dead_letters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    consumer: str = Field(index=True)
+    position: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    event_type: str
+    stream_id: str
+    index_name: str
+    document_id: str
+    error: str
+    attempts: int
+    parked_at: datetime = _timestamp()

@@ -1,0 +1,136 @@
+"""Bookkeeping of outbox consumers: who may run (leases) and what they gave up on (dead letters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from write_model.database import Database
+from write_model.tables import ConsumerLeaseRow, DeadLetterRow, as_utc, utc_now
+
+
+class Lease:
+    """A time-bound lease on a consumer name, held by `owner` while it keeps renewing it."""
+
+    def __init__(self, database: Database, consumer: str, owner: str, ttl: timedelta) -> None:
+        self._database = database
+        self._consumer = consumer
+        self.owner = owner
+        self._ttl = ttl
+
+    async def acquire_or_renew(self) -> bool:
+        """Take the lease if it is free or expired, extend it if it is ours; False if another holds it."""
+        now = utc_now()
+        async with AsyncSession(self._database.writer) as session:
+            taken = await session.exec(
+                update(ConsumerLeaseRow)
+                .where(col(ConsumerLeaseRow.name) == self._consumer)
+                .where((col(ConsumerLeaseRow.owner) == self.owner) | (col(ConsumerLeaseRow.expires_at) < now))
+                .values(owner=self.owner, expires_at=now + self._ttl)
+            )
+            if taken.rowcount == 0:
+                try:
+                    await session.exec(
+                        insert(ConsumerLeaseRow).values(
+                            name=self._consumer, owner=self.owner, expires_at=now + self._ttl
+                        )
+                    )
+                except IntegrityError:
+                    return False  # the row exists and someone else holds it
+            await session.commit()
+            return True
+
+    async def release(self) -> None:
+        """Give the lease up at once, so another worker need not wait for it to expire."""
+        async with AsyncSession(self._database.writer) as session:
+            await session.exec(
+                delete(ConsumerLeaseRow).where(
+                    col(ConsumerLeaseRow.name) == self._consumer, col(ConsumerLeaseRow.owner) == self.owner
+                )
+            )
+            await session.commit()
+
+    async def holder(self) -> tuple[str, datetime] | None:
+        async with AsyncSession(self._database.reader) as session:
+            row = await session.get(ConsumerLeaseRow, self._consumer)
+            return (row.owner, as_utc(row.expires_at)) if row else None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    position: int
+    event_type: str
+    stream_id: str
+    index_name: str
+    document_id: str
+    error: str
+    attempts: int
+    parked_at: datetime
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """What to park: the event's position and the operation Elasticsearch refused."""
+
+    position: int
+    event_type: str
+    stream_id: str
+    index_name: str
+    document_id: str
+    error: str
+    attempts: int
+
+
+class DeadLetters:
+    def __init__(self, database: Database, consumer: str) -> None:
+        self._database = database
+        self._consumer = consumer
+
+    async def park(self, parcels: list[Parcel]) -> None:
+        async with AsyncSession(self._database.writer) as session:
+            now = utc_now()
+            for parcel in parcels:
+                session.add(DeadLetterRow(consumer=self._consumer, parked_at=now, **vars(parcel)))
+            await session.commit()
+
+    async def count(self) -> int:
+        async with AsyncSession(self._database.reader) as session:
+            result = await session.exec(
+                select(func.count()).select_from(DeadLetterRow).where(DeadLetterRow.consumer == self._consumer)
+            )
+            return result.one()
+
+    async def list(self, ids: list[int] | None = None) -> list[DeadLetter]:
+        """Parked letters in position order; only `ids` when given."""
+        query = select(DeadLetterRow).where(DeadLetterRow.consumer == self._consumer)
+        if ids is not None:
+            query = query.where(col(DeadLetterRow.id).in_(ids))
+        async with AsyncSession(self._database.reader) as session:
+            rows = await session.exec(query.order_by(col(DeadLetterRow.position), col(DeadLetterRow.id)))
+            return [_letter(row) for row in rows]
+
+    async def resolve(self, letter_id: int) -> None:
+        async with AsyncSession(self._database.writer) as session:
+            await session.exec(delete(DeadLetterRow).where(col(DeadLetterRow.id) == letter_id))
+            await session.commit()
+
+    async def record_failure(self, letter_id: int, error: str) -> None:
+        async with AsyncSession(self._database.writer) as session:
+            await session.exec(
+                update(DeadLetterRow)
+                .where(col(DeadLetterRow.id) == letter_id)
+                .values(error=error, attempts=DeadLetterRow.attempts + 1)
+            )
+            await session.commit()
+
+
+def _letter(row: DeadLetterRow) -> DeadLetter:
+    assert row.id is not None
+    return DeadLetter(row.id, row.position, row.event_type, row.stream_id, row.index_name, row.document_id, row.error,
+                      row.attempts, as_utc(row.parked_at))
