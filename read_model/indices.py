@@ -102,6 +102,7 @@ PRODUCTS = IndexDefinition("products", PRODUCT_MAPPING)
 CUSTOMERS = IndexDefinition("customers", CUSTOMER_MAPPING)
 ORDERS = IndexDefinition("orders", ORDER_MAPPING)
 ALL_INDICES = (PRODUCTS, CUSTOMERS, ORDERS)
+BY_NAME = {definition.name: definition for definition in ALL_INDICES}
 
 
 async def ensure_indices(client: AsyncElasticsearch, prefix: str) -> None:
@@ -111,16 +112,32 @@ async def ensure_indices(client: AsyncElasticsearch, prefix: str) -> None:
         if await client.indices.exists_alias(name=alias):
             continue
         try:
-            await client.indices.create(
-                index=definition.concrete(prefix),
-                settings=_SETTINGS,
-                mappings=definition.mapping,
-                aliases={alias: {}},
-                wait_for_active_shards="1",
-            )
+            await create_index(client, definition.concrete(prefix), definition, alias=alias)
         except BadRequestError as error:
             if error.error != "resource_already_exists_exception":  # another process won the race
                 raise
+
+
+async def create_index(
+    client: AsyncElasticsearch, name: str, definition: IndexDefinition, alias: str | None = None
+) -> None:
+    await client.indices.create(
+        index=name, settings=_SETTINGS, mappings=definition.mapping, aliases={alias: {}} if alias else None,
+        wait_for_active_shards="1",
+    )
+
+
+async def indices_behind(client: AsyncElasticsearch, alias: str) -> list[str]:
+    if not await client.indices.exists_alias(name=alias):
+        return []
+    return sorted(await client.indices.get_alias(name=alias))
+
+
+async def point_alias(client: AsyncElasticsearch, alias: str, index: str, previous: list[str]) -> None:
+    """Move the alias to `index` in one atomic step: readers see the old or the new, never none."""
+    actions: list[dict[str, Any]] = [{"remove": {"index": old, "alias": alias}} for old in previous]
+    actions.append({"add": {"index": index, "alias": alias}})
+    await client.indices.update_aliases(actions=actions)
 
 
 async def delete_indices(client: AsyncElasticsearch, prefix: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -13,16 +12,24 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from elasticsearch import TransportError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from server import dev_elasticsearch
 from server.app import create_app
-from server.bootstrap import build, migrate as migrate_schema
+from read_model.indices import BY_NAME
+from server.bootstrap import Container, build, migrate as migrate_schema
+from server.logs import configure_logging
+from server.progress import progress_reporter
 from server.settings import Settings
+from sync.reindex import Reindexer, ReindexError
 
 app = typer.Typer(help="Storefront CQRS: GraphQL over a SQL write model and an Elasticsearch read model.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
+dead_letters_app = typer.Typer(help="Events the sync worker parked after Elasticsearch refused them.",
+                                no_args_is_help=True)
+app.add_typer(dead_letters_app, name="dead-letters")
 elasticsearch_app = typer.Typer(help="A development Elasticsearch node built from Maven Central jars.",
                                 no_args_is_help=True)
 app.add_typer(elasticsearch_app, name="elasticsearch")
@@ -46,18 +53,18 @@ def _settings() -> Settings:
     except ValidationError as error:
         problems = "; ".join(f"STOREFRONT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
         raise _fail(f"invalid settings: {problems}") from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # The client logs every request at INFO; failures reach us as exceptions anyway.
-    logging.getLogger("elastic_transport").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
 def _run(operation: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(operation())  # type: ignore[arg-type]
-    except (OSError, SQLAlchemyError) as error:
+    except (OSError, SQLAlchemyError, TransportError) as error:
         reason = str(error).splitlines()[0]
         raise _fail(f"{reason}; check STOREFRONT_DATABASE_URL and STOREFRONT_ELASTICSEARCH_URL") from None
+    except ReindexError as error:
+        raise _fail(f"reindex abandoned, the alias still serves the old index: {error}") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -86,37 +93,93 @@ def serve(
 
 @app.command()
 def sync() -> None:
-    """Run the sync worker alone until SIGTERM or Ctrl-C."""
-    settings = _settings()
+    """Run the sync worker alone until SIGTERM or Ctrl-C (several may run: one works at a time)."""
 
-    async def run() -> None:
-        container = build(settings, local_worker=False)
+    async def run(container: Container) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, container.worker.stop)
-        try:
-            await migrate_schema(container)
-            await container.worker.run()
-        finally:
-            await container.close()
+        await migrate_schema(container)
+        await container.worker.run()
 
-    _run(run)
+    _run_with_container(run)
 
 
 @app.command()
 def migrate() -> None:
     """Create or upgrade the write-model schema, then exit."""
+    _run_with_container(migrate_schema)
+    typer.echo("write model is up to date")
+
+
+@app.command()
+def reindex(
+    index: Annotated[list[str] | None, typer.Option(
+        "--index", help=f"Index to rebuild (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
+) -> None:
+    """Rebuild read indices from the write model with zero downtime."""
+    names = index or list(BY_NAME)
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown:
+        raise _fail(f"unknown index {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+
+    async def run(container: Container) -> None:
+        reindexer = Reindexer(container.database, container.outbox, container.elasticsearch,
+                              container.settings.index_prefix, container.settings.currency)
+        with progress_reporter() as report:
+            for name in names:
+                new_index = await reindexer.reindex(BY_NAME[name], report)
+                typer.echo(f"{name}: now served from {new_index}")
+
+    _run_with_container(run)
+
+
+@dead_letters_app.command("list")
+def dead_letters_list() -> None:
+    """List parked events, oldest first."""
+
+    async def run(container: Container) -> None:
+        letters = await container.dead_letters.list()
+        for letter in letters:
+            typer.echo(f"{letter.id}\tposition {letter.position}\t{letter.event_type}\t"
+                       f"{letter.index_name}/{letter.document_id}\tattempts {letter.attempts}\t{letter.error}")
+        typer.echo(f"{len(letters)} dead letters")
+
+    _run_with_container(run)
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    letter_id: Annotated[int | None, typer.Argument(help="Dead letter to retry (see `list`).")] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
+) -> None:
+    """Index parked events again; those that succeed are removed. Exit 1 if any still fails."""
+    if (letter_id is None) == (not retry_all):
+        raise _fail("name one dead letter ID or pass --all")
+
+    async def run(container: Container) -> bool:
+        outcomes = await container.worker.retry_parked(None if retry_all else [letter_id or 0])
+        if not outcomes:
+            raise _fail(f"no dead letter {letter_id}" if letter_id is not None else "no dead letters")
+        for letter, error in outcomes:
+            typer.echo(f"{letter.id}: " + ("indexed" if error is None else f"still refused: {error}"))
+        return all(error is None for _, error in outcomes)
+
+    if not _run_with_container(run):
+        raise typer.Exit(code=1)
+
+
+def _run_with_container(operation: Callable[[Container], Awaitable[T]]) -> T:
     settings = _settings()
 
-    async def run() -> None:
+    async def run() -> T:
         container = build(settings, local_worker=False)
         try:
-            await migrate_schema(container)
+            return await operation(container)
         finally:
             await container.close()
 
-    _run(run)
-    typer.echo("write model is up to date")
+    return _run(run)
 
 
 PortOption = Annotated[int, typer.Option(help="HTTP port of the node.", min=1, max=65535)]

@@ -16,7 +16,7 @@ from read_model.indices import ensure_indices
 from sync.metrics import SyncMetrics
 from sync.positions import IndexedPosition
 from sync.projections import IndexDocument, project
-from write_model.consumers import DeadLetters, Lease, Parcel
+from write_model.consumers import DeadLetter, DeadLetters, Lease, Parcel
 from write_model.events import StoredEvent
 from write_model.outbox import Outbox
 
@@ -237,8 +237,22 @@ class SyncWorker:
                       refusal.operation.target.index.name, refusal.operation.target.id, self._settings.max_attempts,
                       refusal.error)
 
-    async def index_again(self, event: StoredEvent, index_name: str, document_id: str) -> str | None:
-        """One more try for a parked operation; the error when Elasticsearch still refuses it."""
+    async def retry_parked(self, ids: list[int] | None = None) -> list[tuple[DeadLetter, str | None]]:
+        """Index parked operations again (all, or those with `ids`). A success removes the dead
+        letter; a refusal keeps it with the new error. Returns each letter with its error or None."""
+        letters = await self._dead_letters.list(ids)
+        events = {event.position: event for event in await self._outbox.read_at([l.position for l in letters])}
+        outcomes = []
+        for letter in letters:
+            error = await self._index_again(events[letter.position], letter.index_name, letter.document_id)
+            if error is None:
+                await self._dead_letters.resolve(letter.id)
+            else:
+                await self._dead_letters.record_failure(letter.id, error)
+            outcomes.append((letter, error))
+        return outcomes
+
+    async def _index_again(self, event: StoredEvent, index_name: str, document_id: str) -> str | None:
         targets = [t for t in project(event, self._settings.currency)
                    if t.index.name == index_name and t.id == document_id]
         refusals = await self._bulk([_Operation(event, target) for target in targets])

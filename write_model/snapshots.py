@@ -1,0 +1,92 @@
+"""The current state of every aggregate, read in one consistent transaction (for rebuilding
+read indices). States have the shape of the event payloads that carry them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import func
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from write_model import customers, orders, products
+from write_model.database import Database
+from write_model.tables import CustomerRow, OrderRow, OutboxHeadRow, ProductRow
+
+Row = TypeVar("Row", ProductRow, CustomerRow, OrderRow)
+KINDS = ("products", "customers", "orders")
+
+
+class Snapshot:
+    """Every state as of `position`: events after it are not reflected, events up to it are."""
+
+    def __init__(self, session: AsyncSession, position: int) -> None:
+        self._session = session
+        self.position = position
+
+    async def count(self, kind: str) -> int:
+        table = _TABLES[kind]
+        result = await self._session.exec(select(func.count()).select_from(table))
+        return result.one()
+
+    async def states(self, kind: str, batch_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        if kind == "products":
+            async for product_rows in self._rows(ProductRow, batch_size):
+                yield [products.snapshot(row) for row in product_rows]
+        elif kind == "customers":
+            async for customer_rows in self._rows(CustomerRow, batch_size):
+                yield await self._customer_states(customer_rows)
+        elif kind == "orders":
+            async for order_rows in self._rows(OrderRow, batch_size):
+                yield await self._order_states(order_rows)
+        else:
+            raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+
+    async def _rows(self, table: type[Row], batch_size: int) -> AsyncIterator[list[Row]]:
+        """Keyset pages by id inside the one transaction, so memory stays bounded."""
+        last = ""
+        while True:
+            page = list(await self._session.exec(
+                select(table).where(col(table.id) > last).order_by(col(table.id)).limit(batch_size)
+            ))
+            if not page:
+                return
+            yield page
+            last = page[-1].id
+
+    async def _customer_states(self, rows: list[CustomerRow]) -> list[dict[str, Any]]:
+        stats = await self._session.exec(
+            select(OrderRow.customer_id, func.count(), func.sum(OrderRow.total_minor))
+            .where(col(OrderRow.customer_id).in_([row.id for row in rows]), OrderRow.status != orders.CANCELLED)
+            .group_by(col(OrderRow.customer_id))
+        )
+        by_customer = {customer_id: (int(count), int(total)) for customer_id, count, total in stats}
+        return [
+            customers.snapshot(row, order_count=by_customer.get(row.id, (0, 0))[0],
+                               total_spent_minor=by_customer.get(row.id, (0, 0))[1])
+            for row in rows
+        ]
+
+    async def _order_states(self, rows: list[OrderRow]) -> list[dict[str, Any]]:
+        names = await self._session.exec(
+            select(CustomerRow.id, CustomerRow.name).where(col(CustomerRow.id).in_({row.customer_id for row in rows}))
+        )
+        name_of = dict(names.all())
+        return [orders.snapshot(row, name_of[row.customer_id]) for row in rows]
+
+
+_TABLES: dict[str, type[SQLModel]] = {"products": ProductRow, "customers": CustomerRow, "orders": OrderRow}
+
+
+@asynccontextmanager
+async def open_snapshot(database: Database) -> AsyncIterator[Snapshot]:
+    """A read transaction that sees one moment: SQLite's WAL gives every read transaction a
+    snapshot; other databases are asked for REPEATABLE READ."""
+    async with AsyncSession(database.reader) as session:
+        if make_url(str(database.reader.url)).get_backend_name() != "sqlite":
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        head = await session.exec(select(OutboxHeadRow.position))
+        yield Snapshot(session, head.first() or 0)
