@@ -68,7 +68,12 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
     """Builds adapters without connecting to anything. `local_worker` wakes the worker on
     this process's commits (it still runs only when the caller starts it)."""
     database = open_database(settings.database_url)
-    elasticsearch = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=settings.elasticsearch_timeout_s)
+    elasticsearch = AsyncElasticsearch(
+        settings.elasticsearch_url,
+        request_timeout=settings.elasticsearch_timeout_s,
+        # The worker has its own backoff; the client must not sit out a returned node for 30 s.
+        max_dead_node_backoff=2.0,
+    )
     outbox = Outbox(database)
     dead_letters = DeadLetters(database, CONSUMER)
     bus = CommandBus(lambda: UnitOfWork(database.writer))

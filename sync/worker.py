@@ -132,6 +132,7 @@ class SyncWorker:
             if checkpoint is None:  # just took the lease: another worker may have moved it on
                 checkpoint = await self._outbox.checkpoint(CONSUMER)
                 self._positions.advance(checkpoint)
+                log.info("holding the sync lease as %s from position %s", self._lease.owner, checkpoint)
             try:
                 indexed = await self.run_once(checkpoint)
             except LeaseLost:
@@ -162,7 +163,8 @@ class SyncWorker:
         self._metrics.events_indexed.inc(len(events))
         self._metrics.batch_seconds.observe(seconds)
         log.debug("indexed batch", extra={"events": len(events), "operations": len(operations),
-                                          "last_position": position, "seconds": round(seconds, 4)})
+                                          "first_position": events[0].position, "last_position": position,
+                                          "seconds": round(seconds, 4)})
         return position
 
     async def _idle(self) -> None:

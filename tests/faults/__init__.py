@@ -1,0 +1,1 @@
+"""Fault tests: what an operator meets in production, against real processes and stores."""

@@ -1,0 +1,73 @@
+"""The project's Elasticsearch node is stopped for 30 s under a stream of mutations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from server import dev_elasticsearch
+from server.bootstrap import Container
+from tests.conftest import PROJECT_ROOT, Api
+from tests.e2e.operations import CREATE_PRODUCT, SEARCH_PRODUCTS, SYNC_STATUS
+from tests.support import assert_read_model_matches_write_model
+
+OUTAGE_S = 30
+
+
+@pytest.fixture
+def dev_node(es_url: str) -> Iterator[str]:
+    """This test stops and starts the node, so it must be the project's own dev node."""
+    port = int(es_url.rsplit(":", 1)[1])
+    if dev_elasticsearch.status(PROJECT_ROOT, port) != es_url:
+        pytest.fail(f"{es_url} is not the project's dev node (scripts/test starts one); cannot stop it")
+    yield es_url
+    dev_elasticsearch.start(PROJECT_ROOT, port)  # whatever happened, the next test gets its node back
+
+
+async def _lag(api: Api) -> float:
+    metrics = (await api.http.get("/metrics")).text
+    line = next(line for line in metrics.splitlines() if line.startswith("storefront_sync_lag_events "))
+    return float(line.split()[1])
+
+
+async def _create(api: Api, n: int) -> str:
+    variables = {"input": {"sku": f"OUT-{n}", "name": f"Outage item {n}", "category": "c", "price": "1.00"}}
+    result = (await api(CREATE_PRODUCT, variables))["createProduct"]
+    assert result["__typename"] == "ProductAccepted"
+    position: str = result["position"]
+    return position
+
+
+async def test_an_outage_is_ridden_out_and_nothing_is_lost(api: Api, container: Container, dev_node: str) -> None:
+    port = int(dev_node.rsplit(":", 1)[1])
+    await api(SEARCH_PRODUCTS, {"consistentWith": await _create(api, 0)})
+
+    await asyncio.to_thread(dev_elasticsearch.stop, PROJECT_ROOT)
+    outage_started = time.monotonic()
+    lags, n = [], 1
+    while time.monotonic() - outage_started < OUTAGE_S:
+        await _create(api, n)  # writes keep being accepted
+        n += 1
+        lags.append(await _lag(api))
+        await asyncio.sleep(0.25)
+    failed_read = await api.raw("{ products { totalCount } }")
+    ready = await api.http.get("/readyz")
+    await asyncio.to_thread(dev_elasticsearch.start, PROJECT_ROOT, port)
+
+    assert failed_read["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "Traceback" not in str(failed_read)
+    assert ready.status_code == 503 and any(r.startswith("elasticsearch") for r in ready.json()["reasons"])
+    assert max(lags) >= n - 10, f"the lag metric must rise while nothing can be indexed: {lags}"
+
+    deadline = time.monotonic() + 60
+    while (await api(SYNC_STATUS))["syncStatus"]["lag"] > 0:
+        assert time.monotonic() < deadline, "the worker did not catch up on its own"
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.5)  # the sampler refreshes the gauge every second
+    assert await _lag(api) == 0
+    found = await api(SEARCH_PRODUCTS, {"search": "outage", "first": 1})
+    assert found["products"]["totalCount"] == n
+    await assert_read_model_matches_write_model(container)
