@@ -1,0 +1,67 @@
+"""What an operator sees: /metrics and a readiness check that notices a stalled worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import Api
+from tests.e2e.operations import CREATE_PRODUCT, PRODUCT
+
+
+async def _samples(http: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = (await http.get("/metrics")).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+async def test_metrics_show_indexing_and_requests(api: Api) -> None:
+    created = (await api(CREATE_PRODUCT, {"input": {"sku": "M-1", "name": "Meter", "category": "c", "price": "3"}}))
+    await api(PRODUCT, {"id": created["createProduct"]["id"], "consistentWith": created["createProduct"]["position"]})
+    await asyncio.sleep(1.2)  # one sampler tick
+    samples = await _samples(api.http)
+    assert samples[("storefront_sync_events_indexed_total", ())] >= 1
+    assert samples[("storefront_sync_batch_seconds_count", ())] >= 1
+    assert samples[("storefront_sync_lag_events", ())] == 0
+    assert samples[("storefront_sync_head_position", ())] == 1
+    assert samples[("storefront_sync_dead_letters", ())] == 0
+    assert samples[("storefront_sync_lease_held", ())] == 1
+    requests = ("storefront_http_requests_total", (("method", "POST"), ("path", "/graphql"), ("status", "200")))
+    assert samples[requests] >= 2
+
+
+@pytest.fixture
+async def server_without_worker(settings: Settings) -> AsyncIterator[str]:
+    quick_to_worry = settings.model_copy(update={"sync_stall_after_s": 1.0})
+    server = uvicorn.Server(uvicorn.Config(create_app(quick_to_worry, run_worker=False), host="127.0.0.1", port=0,
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    await task
+
+
+async def test_readiness_fails_when_events_wait_and_nothing_indexes_them(server_without_worker: str) -> None:
+    async with httpx.AsyncClient(base_url=server_without_worker, timeout=30) as http:
+        assert (await http.get("/readyz")).status_code == 200  # idle with no lag is healthy
+        await http.post("/graphql", json={"query": CREATE_PRODUCT, "variables": {
+            "input": {"sku": "S-1", "name": "Stuck", "category": "c", "price": "1"}}})
+        deadline = time.monotonic() + 10
+        while (ready := await http.get("/readyz")).status_code == 200:
+            assert time.monotonic() < deadline, "a stalled worker must fail readiness"
+            await asyncio.sleep(0.2)
+        assert ready.status_code == 503
+        [reason] = ready.json()["reasons"]
+        assert reason.startswith("sync worker stalled: 1 events waiting, no progress for")
