@@ -47,6 +47,9 @@ class OrderStore:
     async def get(self, order_id: str) -> dict[str, Any] | None:
         return await self._index.get(order_id)
 
+    async def get_many(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return await self._index.get_many(order_ids)
+
     async def search(self, query: OrderQuery) -> Page:
         return await self._index.page(
             query=bool_query([], _filters(query)), order=query.order.value, sort=_SORTS[query.order],

@@ -67,6 +67,9 @@ class ProductStore:
     async def get(self, product_id: str) -> dict[str, Any] | None:
         return await self._index.get(product_id)
 
+    async def get_many(self, product_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return await self._index.get_many(product_ids)
+
     async def search(self, query: ProductQuery) -> ProductPage:
         page = await self._index.page(
             query=_query(query), order=query.order.value, sort=_SORTS[query.order], first=query.first,

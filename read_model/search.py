@@ -49,6 +49,14 @@ class SearchIndex:
         source: dict[str, Any] = response["_source"]
         return source
 
+    async def get_many(self, document_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The documents that exist, by id, in one round trip."""
+        if not document_ids:
+            return {}
+        async with translated_errors():
+            response = await self._client.mget(index=self._alias, ids=document_ids)
+        return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
+
     async def page(
         self, *, query: dict[str, Any], order: str, sort: Sort, first: int, after: str | None,
         aggregations: dict[str, Any] | None = None,

@@ -9,6 +9,7 @@ from strawberry.types import ExecutionContext
 from schema.error_codes import ErrorCodes
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 
 
 class _Schema(Schema):
@@ -18,4 +19,4 @@ class _Schema(Schema):
 
 
 def build_schema() -> Schema:
-    return _Schema(query=Query, mutation=Mutation, extensions=[ErrorCodes])
+    return _Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from read_model.customers import CustomerStore
 from read_model.orders import OrderStore
@@ -25,6 +27,35 @@ class SyncState(Protocol):
     async def dead_letter_count(self) -> int: ...
 
 
+class Change(Protocol):
+    """A change that is searchable now (satisfied by the sync package's Change)."""
+
+    @property
+    def stream_type(self) -> str: ...
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def customer_id(self) -> str | None: ...
+    @property
+    def document(self) -> dict[str, Any] | None: ...
+
+
+class ChangeSource(Protocol):
+    def subscribe(
+        self,
+        matches: Callable[[Any], bool],
+        after: int | None = None,
+        on_overflow: Callable[[], Awaitable[None]] | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[Any]]: ...
+
+
+CloseConnection = Callable[[int, str], Awaitable[None]]
+
+
 @dataclass
 class Context:
     bus: CommandBus
@@ -33,5 +64,8 @@ class Context:
     orders: OrderStore
     read_positions: ReadPositions
     sync_state: SyncState
+    changes: ChangeSource
     consistency_timeout_s: float
     max_page_size: int
+    # Set on WebSocket connections: ends the whole connection (slow subscribers).
+    close_connection: CloseConnection | None = None

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -18,7 +19,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from schema.build import build_schema
-from schema.context import Context
+from schema.context import CloseConnection, Context
 from server.bootstrap import Container, build, migrate, prepare_read_model
 from server.http_metrics import HttpMetrics
 from server.settings import Settings
@@ -30,11 +31,25 @@ SAMPLE_INTERVAL_S = 1.0
 
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, container: Container) -> None:
-        super().__init__(build_schema())
+        settings = container.settings
+        super().__init__(
+            build_schema(),
+            connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_s),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        )
         self._container = container
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        if isinstance(request, WebSocket):
+            return self._container.context(close_connection=_closer(request))
         return self._container.context()
+
+
+def _closer(websocket: WebSocket) -> CloseConnection:
+    async def close(code: int, reason: str) -> None:
+        await websocket.close(code, reason)
+
+    return close
 
 
 def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
@@ -45,15 +60,19 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
         await migrate(container)
         await prepare_read_model(container)
         worker_task = asyncio.create_task(container.worker.run(), name="sync-worker") if run_worker else None
-        sampler_task = asyncio.create_task(_sample_forever(container), name="sync-monitor")
+        background = [
+            asyncio.create_task(_sample_forever(container), name="sync-monitor"),
+            asyncio.create_task(container.changes.run(), name="change-feed"),
+        ]
         try:
             yield
         finally:
-            sampler_task.cancel()
+            for task in background:
+                task.cancel()
             if worker_task is not None:
                 container.worker.stop()
                 await _finish(worker_task)
-            await asyncio.gather(sampler_task, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
             await container.close()
 
     async def healthz(_request: Request) -> Response:

@@ -18,10 +18,11 @@ from read_model.indices import ensure_indices
 from read_model.customers import CustomerStore
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
-from schema.context import Context
+from schema.context import CloseConnection, Context
 from server.settings import Settings
 from sync.positions import IndexedPosition
 from sync.status import SyncState
+from sync.changes import ChangeFeed
 from sync.metrics import SyncMetrics
 from sync.monitor import SyncMonitor
 from sync.worker import CONSUMER, SyncWorker, WorkerSettings
@@ -45,18 +46,22 @@ class Container:
     positions: IndexedPosition
     worker: SyncWorker
     monitor: SyncMonitor
+    changes: ChangeFeed
     registry: CollectorRegistry = field(repr=False)
 
-    def context(self) -> Context:
+    def context(self, close_connection: CloseConnection | None = None) -> Context:
+        prefix = self.settings.index_prefix
         return Context(
             bus=self.bus,
-            products=ProductStore(self.elasticsearch, self.settings.index_prefix),
-            customers=CustomerStore(self.elasticsearch, self.settings.index_prefix),
-            orders=OrderStore(self.elasticsearch, self.settings.index_prefix),
+            products=ProductStore(self.elasticsearch, prefix),
+            customers=CustomerStore(self.elasticsearch, prefix),
+            orders=OrderStore(self.elasticsearch, prefix),
             read_positions=self.positions,
             sync_state=SyncState(self.outbox, self.dead_letters),
+            changes=self.changes,
             consistency_timeout_s=self.settings.consistency_timeout_ms / 1000,
             max_page_size=self.settings.max_page_size,
+            close_connection=close_connection,
         )
 
     async def close(self) -> None:
@@ -98,7 +103,12 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
     if local_worker:
         bus.on_commit(worker.wake)
     monitor = SyncMonitor(outbox, CONSUMER, dead_letters, metrics, settings.sync_stall_after_s)
-    return Container(settings, database, elasticsearch, outbox, dead_letters, bus, positions, worker, monitor, registry)
+    changes = ChangeFeed(
+        outbox, positions, ProductStore(elasticsearch, settings.index_prefix),
+        OrderStore(elasticsearch, settings.index_prefix), registry, buffer_size=settings.subscription_buffer_size,
+    )
+    return Container(settings, database, elasticsearch, outbox, dead_letters, bus, positions, worker, monitor,
+                     changes, registry)
 
 
 def _owner_name() -> str:

@@ -28,3 +28,7 @@ class Settings(BaseSettings):
     sync_max_attempts: int = Field(default=3, ge=1, le=100)
     sync_stall_after_s: float = Field(default=60.0, gt=0)
     log_format: Literal["text", "json"] = "text"
+    # Changes a subscriber may have waiting before it is dropped as too slow.
+    subscription_buffer_size: int = Field(default=256, ge=1, le=100_000)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
+    connection_init_timeout_s: float = Field(default=10.0, gt=0, le=600)
