@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Annotated, Any
 
@@ -82,6 +83,9 @@ async def _changes(info: Info, matches: Callable[[Any], bool], after: str | None
     async def drop_slow_subscriber() -> None:
         if close is not None:
             await close(SLOW_SUBSCRIBER_CLOSE, "subscriber too slow")
+            # Ending normally would send "complete" on the closed socket; the connection's
+            # teardown cancels this subscription instead.
+            await asyncio.Event().wait()
 
     start = None if after is None else decode_position(after)
     async with info.context.changes.subscribe(matches, start, drop_slow_subscriber) as stream:

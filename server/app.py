@@ -96,11 +96,13 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
         Route("/metrics", metrics),
     ]
     paths = {route.path for route in routes}
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(HttpMetrics, registry=container.registry, paths=paths)],
         lifespan=lifespan,
     )
+    app.state.container = container  # for operators' tooling and tests, not for request handling
+    return app
 
 
 async def _sample_forever(container: Container) -> None:

@@ -86,6 +86,9 @@ class ChangeFeed:
         self._positions = positions
         self._documents = {events.PRODUCT: products.get_many, events.ORDER: orders.get_many}
         self._buffer_size = buffer_size
+        # Publishing at most half a buffer at once, with I/O between batches, lets every
+        # subscriber that keeps up drain in time: only one that stays behind overflows.
+        self._publish_batch = max(1, min(READ_BATCH, buffer_size // 2))
         self._max_replay = max_replay
         self._subscribers: set[_Subscriber] = set()
         self._published: int | None = None
@@ -111,11 +114,12 @@ class ChangeFeed:
     async def _publish_up_to(self, published: int, indexed: int) -> int:
         while published < indexed:
             # Positions have no gaps, so this reads exactly the events up to `indexed`.
-            batch = await self._outbox.read_after(published, min(READ_BATCH, indexed - published))
+            batch = await self._outbox.read_after(published, min(self._publish_batch, indexed - published))
             for change in await self._changes(batch):
                 for subscriber in list(self._subscribers):
                     subscriber.offer(change)
             published = self._published = batch[-1].position
+            await asyncio.sleep(0)  # let subscribers take what they were just given
         return published
 
     @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -168,10 +169,9 @@ class SyncWorker:
         return position
 
     async def _idle(self) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.poll_interval_s):
+                await self._wake.wait()
 
     async def _index_all(self, operations: list[_Operation]) -> None:
         pending = operations

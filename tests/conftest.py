@@ -9,6 +9,7 @@ import os
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import uvicorn
 from elasticsearch import AsyncElasticsearch
+from starlette.applications import Starlette
 
 from read_model.indices import delete_indices
 from server import dev_elasticsearch
@@ -89,21 +91,29 @@ class Api:
         return data
 
 
+@asynccontextmanager
+async def running_server(settings: Settings, run_worker: bool = True) -> AsyncIterator[tuple[str, Starlette]]:
+    """`storefront serve` in this process on a free loopback port; yields its URL and app."""
+    app = create_app(settings, run_worker=run_worker)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "server failed to start"
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", app
+    finally:
+        server.should_exit = True
+        await task
+        async with AsyncElasticsearch(settings.elasticsearch_url) as client:
+            await delete_indices(client, settings.index_prefix)
+
+
 @pytest.fixture
 async def live_server(settings: Settings) -> AsyncIterator[str]:
-    """`storefront serve` in this process on a free loopback port, with its in-process worker."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "server failed to start"
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-    async with AsyncElasticsearch(settings.elasticsearch_url) as client:
-        await delete_indices(client, settings.index_prefix)
+    """The server with its in-process worker."""
+    async with running_server(settings) as (url, _app):
+        yield url
 
 
 @pytest.fixture

@@ -4,22 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import websockets
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
-from tests.conftest import Api
-from tests.e2e.operations import ADJUST_STOCK, CREATE_PRODUCT, PRODUCT
+from server.settings import Settings
+from tests.conftest import Api, running_server
+from tests.e2e.operations import (
+    ADJUST_STOCK,
+    CREATE_PRODUCT,
+    PLACE_ORDER,
+    PRODUCT,
+    REGISTER_CUSTOMER,
+    UPDATE_PRODUCT,
+)
 
 NODE_CLIENT = Path(__file__).resolve().parents[1] / "node" / "subscribe.mjs"
 
 PRODUCT_CHANGED = """
 subscription Watch($id: ID, $after: String) {
-  productChanged(id: $id, after: $after) { productId event position product { id name stock version } }
+  productChanged(id: $id, after: $after) { productId event position product { id name stock version description } }
+}
+"""
+
+
+ORDER_CHANGED = """
+subscription WatchOrders($id: ID, $customerId: ID) {
+  orderChanged(id: $id, customerId: $customerId) { orderId event position order { id customerId status } }
 }
 """
 
@@ -54,7 +74,7 @@ async def test_a_node_graphql_ws_client_receives_the_indexed_document(api: Api) 
     [notification] = [json.loads(line)["data"]["productChanged"] for line in stdout.decode().splitlines()]
     assert notification == {
         "productId": created["id"], "event": "ProductCreated", "position": created["position"],
-        "product": {"id": created["id"], "name": "Item NODE-1", "stock": 5, "version": 1},
+        "product": {"id": created["id"], "name": "Item NODE-1", "stock": 5, "version": 1, "description": ""},
     }
 
 
@@ -72,3 +92,194 @@ async def test_the_legacy_protocol_with_the_gql_client(api: Api) -> None:
     assert transport.subprotocol == "graphql-ws"
     assert (change["event"], change["position"], change["product"]["stock"]) == (
         "StockAdjusted", adjusted["position"], 8)
+
+
+class RawSocket:
+    """A graphql-transport-ws connection spoken by hand, to control reading and closing."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    @classmethod
+    async def open(cls, url: str, init: bool = True) -> RawSocket:
+        connection = await websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")])
+        socket = cls(connection)
+        if init:
+            await socket.send({"type": "connection_init", "payload": {}})
+            assert (await socket.receive())["type"] == "connection_ack"
+        return socket
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(message))
+
+    async def receive(self, timeout_s: float = 30) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(self.connection.recv(), timeout_s))
+        return message
+
+    async def subscribe(self, operation_id: str, query: str, variables: dict[str, Any] | None = None) -> None:
+        await self.send({"id": operation_id, "type": "subscribe",
+                         "payload": {"query": query, "variables": variables or {}}})
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def _wait_until(
+    predicate: Callable[[], bool], explain: Callable[[], str] = lambda: "", timeout_s: float = 10
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"condition not reached in time {explain()}"
+        await asyncio.sleep(0.02)
+
+
+async def test_after_each_notification_a_consistent_read_is_at_least_as_new(api: Api) -> None:
+    product = await _create(api, "FRESH-1", stock=0)
+    socket = await RawSocket.open(_ws_url(api))
+    await socket.subscribe("1", PRODUCT_CHANGED, {"id": product["id"], "after": product["position"]})
+    try:
+        for n in range(1, 201):
+            await _adjust(api, product["id"], 1)
+            message = await socket.receive()
+            change = message["payload"]["data"]["productChanged"]
+            read = (await api(PRODUCT, {"id": product["id"], "consistentWith": change["position"]}))["product"]
+            assert read["version"] >= change["product"]["version"] >= n
+            assert read["stock"] >= change["product"]["stock"]
+    finally:
+        await socket.close()
+
+
+async def test_a_subscriber_resumes_from_its_last_position(api: Api) -> None:
+    product = await _create(api, "RESUME-1", stock=0)
+    socket = await RawSocket.open(_ws_url(api))
+    await socket.subscribe("1", PRODUCT_CHANGED, {"id": product["id"], "after": product["position"]})
+    await _adjust(api, product["id"], 1)
+    last_seen = (await socket.receive())["payload"]["data"]["productChanged"]["position"]
+    await socket.close()
+
+    missed = [(await _adjust(api, product["id"], 1))["position"] for _ in range(10)]
+
+    socket = await RawSocket.open(_ws_url(api))
+    try:
+        await socket.subscribe("1", PRODUCT_CHANGED, {"id": product["id"], "after": last_seen})
+        received = [(await socket.receive())["payload"]["data"]["productChanged"] for _ in range(10)]
+    finally:
+        await socket.close()
+    assert [change["position"] for change in received] == missed
+    assert [change["event"] for change in received] == ["StockAdjusted"] * 10
+
+
+async def test_an_order_subscription_filters_by_customer(api: Api) -> None:
+    product = await _create(api, "ORD-SUB", stock=10)
+    customers = [
+        (await api(REGISTER_CUSTOMER, {"input": {"email": f"{name}@sub.test", "name": name}}))["registerCustomer"]["id"]
+        for name in ("watched", "other")
+    ]
+    socket = await RawSocket.open(_ws_url(api))
+    try:
+        await socket.subscribe("1", ORDER_CHANGED, {"customerId": customers[0]})
+        await asyncio.sleep(0.3)
+        for customer_id in (customers[1], customers[0]):
+            placed = (await api(PLACE_ORDER, {"input": {"customerId": customer_id,
+                                                        "lines": [{"productId": product["id"], "quantity": 1}]}}))
+        change = (await socket.receive())["payload"]["data"]["orderChanged"]
+    finally:
+        await socket.close()
+    assert (change["orderId"], change["event"], change["order"]["customerId"]) == (
+        placed["placeOrder"]["id"], "OrderPlaced", customers[0])
+
+
+async def _reluctant_socket(url: str) -> RawSocket:
+    """A client that reads nothing: a tiny receive buffer and a one-message queue, so the
+    server's writes back up after a few megabytes, as over a congested network."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])))
+    connection = await websockets.connect(url, sock=raw, max_queue=1, ping_interval=None,
+                                          subprotocols=[Subprotocol("graphql-transport-ws")])
+    reluctant = RawSocket(connection)
+    await reluctant.send({"type": "connection_init", "payload": {}})
+    assert (await reluctant.receive())["type"] == "connection_ack"
+    return reluctant
+
+
+async def test_a_slow_subscriber_is_dropped_without_holding_up_others(settings: Settings) -> None:
+    async with running_server(settings.model_copy(update={"subscription_buffer_size": 16})) as (url, app):
+        feed = app.state.container.changes
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            api = Api(http)
+            product = await _create(api, "SLOW-1")
+            slow, healthy = await _reluctant_socket(ws_url), await RawSocket.open(ws_url)
+            try:
+                for subscriber in (slow, healthy):
+                    await subscriber.subscribe("1", PRODUCT_CHANGED, {"after": product["position"]})
+                await _wait_until(lambda: feed.open_subscriptions == 2)
+                bulky = "x" * 9_000  # ~10 KB a notification: megabytes pile up in a few hundred
+                received = 0
+                for n in range(600):
+                    await api(UPDATE_PRODUCT, {"input": {"id": product["id"], "description": f"{n} {bulky}"}})
+                    while received <= n:  # the healthy subscriber reads every change as it comes
+                        change = (await healthy.receive())["payload"]["data"]["productChanged"]
+                        received += 1
+                    if feed.open_subscriptions == 1:
+                        break
+                assert feed.open_subscriptions == 1, "the reluctant subscriber was never dropped"
+                assert change["product"]["version"] == received + 1
+                await api(UPDATE_PRODUCT, {"input": {"id": product["id"], "description": "after the drop"}})
+                after_drop = (await healthy.receive())["payload"]["data"]["productChanged"]
+                assert after_drop["product"]["description"] == "after the drop"
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:  # the backlog comes first; the server ends the connection after it
+                        await slow.receive()
+                # A congested peer may never read the close frame before the server gives up and
+                # drops the TCP connection; when it does read it, it says why.
+                if closed.value.rcvd is not None:
+                    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4460, "subscriber too slow")
+            finally:
+                await slow.close()
+                await healthy.close()
+
+
+async def test_subscriptions_per_connection_are_limited(api: Api, settings: Settings) -> None:
+    socket = await RawSocket.open(_ws_url(api))
+    try:
+        for n in range(settings.max_subscriptions_per_connection):
+            await socket.subscribe(str(n), PRODUCT_CHANGED)
+        await socket.subscribe("one-too-many", PRODUCT_CHANGED)
+        refused = await socket.receive()
+    finally:
+        await socket.close()
+    assert (refused["id"], refused["type"]) == ("one-too-many", "error")
+    assert refused["payload"][0]["message"] == "Subscription limit reached"
+
+
+async def test_a_connection_that_never_initialises_is_closed(settings: Settings) -> None:
+    impatient = settings.model_copy(update={"connection_init_timeout_s": 0.5})
+    async with running_server(impatient) as (url, _app):
+        socket = await RawSocket.open(url.replace("http://", "ws://") + "/graphql", init=False)
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket.receive(timeout_s=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4408
+
+
+async def test_abrupt_disconnects_leave_no_subscription_or_task_behind(settings: Settings) -> None:
+    async with running_server(settings) as (url, app):
+        feed = app.state.container.changes
+        baseline_tasks = len(asyncio.all_tasks())
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        sockets = [await RawSocket.open(ws_url) for _ in range(50)]
+        for socket in sockets:
+            await socket.subscribe("1", PRODUCT_CHANGED)
+        await _wait_until(lambda: feed.open_subscriptions == 50)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            await _create(Api(http), "FANOUT-1")
+        for socket in sockets:
+            change = (await socket.receive())["payload"]["data"]["productChanged"]
+            assert change["event"] == "ProductCreated"
+        for socket in sockets:
+            socket.connection.transport.abort()  # no close frame: the peer just vanishes
+        await _wait_until(lambda: feed.open_subscriptions == 0)
+        await _wait_until(lambda: len(asyncio.all_tasks()) <= baseline_tasks,
+                          lambda: f"{len(asyncio.all_tasks())} tasks, {baseline_tasks} at first: {asyncio.all_tasks()}")
