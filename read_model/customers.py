@@ -20,8 +20,11 @@ class CustomerStore:
     async def get(self, customer_id: str) -> dict[str, Any] | None:
         return await self._index.get(customer_id)
 
-    async def search(self, search: str | None, first: int, after: str | None) -> Page:
-        """Best matches first when searching by name or email, else by name."""
+    async def search(self, search: str | None, first: int, after: str | None, only_id: str | None = None) -> Page:
+        """Best matches first when searching by name or email, else by name; `only_id`
+        restricts the search to one customer (a customer searching sees only themselves)."""
         must = text_query(search, ["name^2", "email.text"])
         order, sort = ("RELEVANCE", _BY_RELEVANCE) if must else ("NAME", _BY_NAME)
-        return await self._index.page(query=bool_query(must, []), order=order, sort=sort, first=first, after=after)
+        filters = [] if only_id is None else [{"term": {"id": only_id}}]
+        return await self._index.page(query=bool_query(must, filters), order=order, sort=sort, first=first,
+                                      after=after)

@@ -38,6 +38,8 @@ class OrderQuery:
     order: OrderOrder = OrderOrder.NEWEST
     first: int = 20
     after: str | None = None
+    # Set for a customer: only their orders, whatever else the filter says.
+    owner_id: str | None = None
 
 
 class OrderStore:
@@ -59,6 +61,8 @@ class OrderStore:
 
 def _filters(query: OrderQuery) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
+    if query.owner_id is not None:
+        filters.append({"term": {"customerId": query.owner_id}})
     if query.customer_id is not None:
         filters.append({"term": {"customerId": query.customer_id}})
     if query.statuses is not None:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 from graphql import GraphQLError
 from strawberry import Schema
+from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from schema.error_codes import ErrorCodes
+from schema.limits import Limits, complexity_rule
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
+
+
+@dataclass(frozen=True)
+class Protection:
+    """Limits on what one operation may ask for (see schema.limits)."""
+
+    limits: Limits = field(default_factory=lambda: Limits(max_depth=12, max_aliases=30, max_cost=20_000,
+                                                          max_page=100))
+    max_tokens: int = 3_000
+    # Off in deployments that do not want their schema explored (also hides "Did you mean").
+    introspection: bool = True
 
 
 class _Schema(Schema):
@@ -18,5 +34,13 @@ class _Schema(Schema):
         again with a traceback here would bury the unexpected ones."""
 
 
-def build_schema() -> Schema:
-    return _Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes])
+def build_schema(protection: Protection = Protection()) -> Schema:
+    rule = complexity_rule(protection.limits)
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(protection.max_tokens),
+        lambda: AddValidationRules([rule]),
+        lambda: ErrorCodes(hide_suggestions=not protection.introspection),
+    ]
+    if not protection.introspection:
+        extensions.append(DisableIntrospection)
+    return _Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from read_model.customers import CustomerStore
+from schema.principal import Principal
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from write_model.bus import CommandBus
@@ -67,5 +68,18 @@ class Context:
     changes: ChangeSource
     consistency_timeout_s: float
     max_page_size: int
-    # Set on WebSocket connections: ends the whole connection (slow subscribers).
+    # Turns the presented credentials (None: none) into a principal, raising on bad ones.
+    authenticate: Callable[[str | None], Principal]
+    # The `Authorization` header of an HTTP request.
+    authorization: str | None = None
+    # Set by strawberry from a WebSocket's `connection_init` payload.
+    connection_params: dict[str, Any] | None = None
+    # Set on WebSocket connections: ends the whole connection (slow subscribers, expired tokens).
     close_connection: CloseConnection | None = None
+
+    async def identify(self) -> Principal:
+        """The principal behind this request or connection (see schema.auth)."""
+        if self.connection_params is not None:
+            credentials = self.connection_params.get("authorization")
+            return self.authenticate(credentials if isinstance(credentials, str) else None)
+        return self.authenticate(self.authorization)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
+from contextvars import ContextVar
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from read_model.errors import InvalidCursor, ReadModelUnavailable
-from schema.failures import BAD_USER_INPUT, INTERNAL, SERVICE_UNAVAILABLE
+from schema.failures import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, SERVICE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
+
+# Set per HTTP request or WebSocket connection by the server; echoed on internal errors so a
+# user's report can be matched with the log line that has the traceback.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_SUGGESTION = re.compile(r" Did you mean .*\?$")
+# graphql-core's parser says this when the document has more tokens than allowed.
+_TOO_MANY_TOKENS = re.compile(r"^Syntax Error: Document contains more than \d+ tokens")
 
 
 def _lacks_code(error: GraphQLError) -> bool:
@@ -22,17 +32,26 @@ class ErrorCodes(MaskErrors):
     they are the caller's and keep their message. Errors from resolvers are ours: known
     kinds get their code, anything else becomes INTERNAL with a generic message."""
 
-    def __init__(self) -> None:
+    def __init__(self, hide_suggestions: bool = False) -> None:
         super().__init__(should_mask_error=_lacks_code)
+        self._hide_suggestions = hide_suggestions
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
+        if _TOO_MANY_TOKENS.match(error.message):
+            return _with_code(error, error.message, QUERY_TOO_COMPLEX)
         if error.path is None or isinstance(original, InvalidCursor):
-            return _with_code(error, error.message, BAD_USER_INPUT)
+            message = _SUGGESTION.sub("", error.message) if self._hide_suggestions else error.message
+            return _with_code(error, message, BAD_USER_INPUT)
         if isinstance(original, ReadModelUnavailable):
             return _with_code(error, str(original), SERVICE_UNAVAILABLE)
-        log.error("unexpected error in %s", ".".join(map(str, error.path)), exc_info=original)
-        return _with_code(error, "Internal server error.", INTERNAL)
+        reference = request_id.get()
+        log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path)), reference,
+                  exc_info=original)
+        masked = _with_code(error, "Internal server error.", INTERNAL)
+        if reference:
+            masked.extensions = {**(masked.extensions or {}), "requestId": reference}
+        return masked
 
 
 def _with_code(error: GraphQLError, message: str, code: str) -> GraphQLError:

@@ -8,6 +8,9 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 STALE_READ = "STALE_READ"
 INTERNAL = "INTERNAL"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 
 
 class CodedError(GraphQLError):
@@ -23,3 +26,15 @@ class BadUserInput(CodedError):
 
 class StaleRead(CodedError):
     code = STALE_READ
+
+
+class Unauthenticated(CodedError):
+    code = UNAUTHENTICATED
+
+
+class Forbidden(CodedError):
+    code = FORBIDDEN
+
+
+class QueryTooComplex(CodedError):
+    code = QUERY_TOO_COMPLEX

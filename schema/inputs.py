@@ -131,11 +131,12 @@ class PlaceOrderInput:
     lines: list[OrderLineInput]
     idempotency_key: str | None = None
 
-    def to_command(self) -> commands.PlaceOrder:
+    def to_command(self, actor: str | None) -> commands.PlaceOrder:
         return commands.PlaceOrder(
             customer_id=self.customer_id,
             lines=tuple(commands.OrderLineRequest(line.product_id, line.quantity) for line in self.lines),
             key=self.idempotency_key,
+            actor=actor,
         )
 
 
@@ -145,8 +146,9 @@ class CancelOrderInput:
     expected_version: int | None = None
     reason: str | None = None
 
-    def to_command(self) -> commands.CancelOrder:
-        return commands.CancelOrder(id=self.id, expected_version=self.expected_version, reason=self.reason)
+    def to_command(self, actor: str | None) -> commands.CancelOrder:
+        return commands.CancelOrder(id=self.id, expected_version=self.expected_version, reason=self.reason,
+                                    actor=actor)
 
 
 @strawberry.input

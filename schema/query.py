@@ -7,6 +7,7 @@ import strawberry
 from read_model.orders import OrderOrder, OrderQuery
 from read_model.products import ProductOrder, ProductQuery
 from read_model.search import Hit
+from schema.auth import caller, require_admin, require_customer_or_admin, visible_to
 from schema.consistency import catch_up, encode_position
 from schema.context import Context
 from schema.failures import BadUserInput
@@ -36,6 +37,7 @@ Info = strawberry.Info[Context, None]
 class Query:
     @strawberry.field
     async def product(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Product | None:
+        await caller(info)
         await catch_up(info.context, consistent_with)
         document = await info.context.products.get(id)
         return Product.from_document(document) if document else None
@@ -51,6 +53,7 @@ class Query:
         after: str | None = None,
         consistent_with: str | None = None,
     ) -> ProductConnection:
+        await caller(info)
         page_size = _page_size(first, info.context.max_page_size)
         await catch_up(info.context, consistent_with)
         page = await info.context.products.search(_product_query(search, filter, sort, page_size, after))
@@ -66,6 +69,9 @@ class Query:
 
     @strawberry.field
     async def customer(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Customer | None:
+        principal = await require_customer_or_admin(info)
+        if not visible_to(principal, id):
+            return None
         await catch_up(info.context, consistent_with)
         document = await info.context.customers.get(id)
         return Customer.from_document(document) if document else None
@@ -79,9 +85,10 @@ class Query:
         after: str | None = None,
         consistent_with: str | None = None,
     ) -> CustomerConnection:
+        principal = await require_customer_or_admin(info)
         page_size = _page_size(first, info.context.max_page_size)
         await catch_up(info.context, consistent_with)
-        page = await info.context.customers.search(search, page_size, after)
+        page = await info.context.customers.search(search, page_size, after, only_id=principal.customer_id)
         return CustomerConnection(
             edges=[CustomerEdge(cursor=hit.cursor, node=Customer.from_document(hit.document)) for hit in page.hits],
             page_info=_page_info(page.hits, page.has_next_page),
@@ -90,9 +97,12 @@ class Query:
 
     @strawberry.field
     async def order(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Order | None:
+        principal = await require_customer_or_admin(info)
         await catch_up(info.context, consistent_with)
         document = await info.context.orders.get(id)
-        return Order.from_document(document) if document else None
+        if document is None or not visible_to(principal, document["customerId"]):
+            return None
+        return Order.from_document(document)
 
     @strawberry.field
     async def orders(
@@ -104,9 +114,11 @@ class Query:
         after: str | None = None,
         consistent_with: str | None = None,
     ) -> OrderConnection:
+        principal = await require_customer_or_admin(info)
         page_size = _page_size(first, info.context.max_page_size)
         await catch_up(info.context, consistent_with)
-        page = await info.context.orders.search(_order_query(filter, sort, page_size, after))
+        query = _order_query(filter, sort, page_size, after, owner_id=principal.customer_id)
+        page = await info.context.orders.search(query)
         return OrderConnection(
             edges=[OrderEdge(cursor=hit.cursor, node=Order.from_document(hit.document)) for hit in page.hits],
             page_info=_page_info(page.hits, page.has_next_page),
@@ -115,6 +127,7 @@ class Query:
 
     @strawberry.field
     async def sync_status(self, info: Info) -> SyncStatus:
+        await require_admin(info)
         head = await info.context.sync_state.head_position()
         indexed = await info.context.read_positions.current()
         return SyncStatus(
@@ -155,7 +168,9 @@ def _product_query(
     )
 
 
-def _order_query(filter: OrderFilter | None, sort: OrderSort | None, first: int, after: str | None) -> OrderQuery:
+def _order_query(
+    filter: OrderFilter | None, sort: OrderSort | None, first: int, after: str | None, owner_id: str | None
+) -> OrderQuery:
     filter = filter or OrderFilter()
     return OrderQuery(
         customer_id=filter.customer_id,
@@ -166,4 +181,5 @@ def _order_query(filter: OrderFilter | None, sort: OrderSort | None, first: int,
         order=OrderOrder((sort or OrderSort.NEWEST).value),
         first=first,
         after=after,
+        owner_id=owner_id,
     )

@@ -8,6 +8,7 @@ import strawberry
 
 from schema.consistency import catch_up, encode_position
 from schema.context import Context
+from schema.failures import Forbidden
 from schema.types import Customer, Order, Product
 from write_model import errors
 from write_model.results import Accepted
@@ -146,6 +147,8 @@ def failure(rejection: errors.Rejection) -> Failure:
             return DuplicateError(message=message, field=field)
         case errors.InvalidState(message, status):
             return InvalidStateError(message=message, current_status=status)
+        case errors.NotPermitted(message):
+            raise Forbidden(message)
         case errors.InsufficientStock(message, product_id, requested, available):
             return InsufficientStockError(message=message, product_id=strawberry.ID(product_id), requested=requested,
                                           available=available)

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 
 import strawberry
 
+from schema.auth import caller, require_customer_or_admin
 from schema.consistency import decode_position, encode_position
 from schema.context import Change, Context
+from schema.failures import Forbidden
 from schema.types import Order, Product
 
 Info = strawberry.Info[Context, None]
@@ -47,6 +49,7 @@ class Subscription:
         after: Annotated[str | None, strawberry.argument(description=AFTER_HELP)] = None,
     ) -> AsyncGenerator[ProductChange, None]:
         """All products when `id` is null."""
+        await caller(info)
 
         def matches(change: Change) -> bool:
             return change.stream_type == "product" and id in (None, change.stream_id)
@@ -63,11 +66,12 @@ class Subscription:
         self, info: Info, id: strawberry.ID | None = None, customer_id: strawberry.ID | None = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER_HELP)] = None,
     ) -> AsyncGenerator[OrderChange, None]:
-        """Filter by order, by customer, or neither (all orders)."""
+        """Filter by order, by customer, or neither (all orders; admin only)."""
+        owner = await _order_watcher(info, id, customer_id)
 
         def matches(change: Change) -> bool:
             return (change.stream_type == "order" and id in (None, change.stream_id)
-                    and customer_id in (None, change.customer_id))
+                    and customer_id in (None, change.customer_id) and owner in (None, change.customer_id))
 
         async for change in _changes(info, matches, after):
             yield OrderChange(
@@ -75,6 +79,23 @@ class Subscription:
                 position=encode_position(change.position),
                 order=Order.from_document(change.document) if change.document else None,
             )
+
+
+async def _order_watcher(info: Info, order_id: str | None, customer_id: str | None) -> str | None:
+    """The customer whose orders this subscriber may watch (None: an admin, all of them)."""
+    principal = await require_customer_or_admin(info)
+    own = principal.customer_id
+    if own is None:
+        return None
+    if order_id is None and customer_id is None:
+        raise Forbidden("Customers subscribe to their own orders: pass `customerId` or an order `id`.")
+    if customer_id not in (None, own):
+        raise Forbidden("Customers may watch only their own orders.")
+    if order_id is not None:
+        document = await info.context.orders.get(order_id)
+        if document is None or document["customerId"] != own:
+            raise Forbidden("Customers may watch only their own orders.")
+    return own
 
 
 async def _changes(info: Info, matches: Callable[[Any], bool], after: str | None) -> AsyncIterator[Change]:

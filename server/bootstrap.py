@@ -19,6 +19,7 @@ from read_model.customers import CustomerStore
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from schema.context import CloseConnection, Context
+from server.auth import TokenAuthenticator
 from server.settings import Settings
 from sync.positions import IndexedPosition
 from sync.status import SyncState
@@ -47,9 +48,10 @@ class Container:
     worker: SyncWorker
     monitor: SyncMonitor
     changes: ChangeFeed
+    authenticator: TokenAuthenticator
     registry: CollectorRegistry = field(repr=False)
 
-    def context(self, close_connection: CloseConnection | None = None) -> Context:
+    def context(self, authorization: str | None = None, close_connection: CloseConnection | None = None) -> Context:
         prefix = self.settings.index_prefix
         return Context(
             bus=self.bus,
@@ -61,6 +63,8 @@ class Container:
             changes=self.changes,
             consistency_timeout_s=self.settings.consistency_timeout_ms / 1000,
             max_page_size=self.settings.max_page_size,
+            authenticate=self.authenticator,
+            authorization=authorization,
             close_connection=close_connection,
         )
 
@@ -107,8 +111,9 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
         outbox, positions, ProductStore(elasticsearch, settings.index_prefix),
         OrderStore(elasticsearch, settings.index_prefix), registry, buffer_size=settings.subscription_buffer_size,
     )
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     return Container(settings, database, elasticsearch, outbox, dead_letters, bus, positions, worker, monitor,
-                     changes, registry)
+                     changes, TokenAuthenticator(secret), registry)
 
 
 def _owner_name() -> str:

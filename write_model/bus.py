@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -61,6 +62,11 @@ class CommandBus:
         self._listeners.append(listener)
 
     async def dispatch(self, command: Command) -> Accepted | Rejection:
+        """Run the command. Once started it runs to its end even if the caller is cancelled
+        (a timeout, a client gone), so a commit is never cut off half way."""
+        return await asyncio.shield(self._dispatch(command))
+
+    async def _dispatch(self, command: Command) -> Accepted | Rejection:
         try:
             result = await self._run_once(command)
         except IntegrityError:

@@ -83,6 +83,8 @@ class PlaceOrder(Command):
     customer_id: str
     lines: tuple[OrderLineRequest, ...]
     key: str | None = None
+    # The customer issuing the command; None when an admin (or the system) does.
+    actor: str | None = None
 
     @property
     def idempotency_key(self) -> str | None:
@@ -94,6 +96,7 @@ class CancelOrder(Command):
     id: str
     expected_version: int | None = None
     reason: str | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,13 @@ class InvalidState(Rejection):
 
 
 @dataclass
+class NotPermitted(Rejection):
+    """The actor may not do this at all (not a business outcome: the API reports FORBIDDEN)."""
+
+    message: str
+
+
+@dataclass
 class InsufficientStock(Rejection):
     message: str
     product_id: str

@@ -9,7 +9,15 @@ from typing import Any
 from write_model import events
 from write_model.commands import CancelOrder, PlaceOrder, ShipOrder
 from write_model.customers import snapshot_with_stats
-from write_model.errors import FieldProblem, InsufficientStock, InvalidState, ValidationFailed, check_version, found
+from write_model.errors import (
+    FieldProblem,
+    InsufficientStock,
+    InvalidState,
+    NotPermitted,
+    ValidationFailed,
+    check_version,
+    found,
+)
 from write_model.products import ACTIVE, MAX_REASON, record_change
 from write_model.results import Accepted
 from write_model.tables import OrderRow, ProductRow, as_utc, utc_now
@@ -24,6 +32,8 @@ MAX_LINES = 50
 
 
 async def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
+    if command.actor is not None and command.actor != command.customer_id:
+        raise NotPermitted("A customer may place orders only for themselves.")
     _check_lines(command)
     customer = found("customer", command.customer_id, await uow.customer(command.customer_id))
     products = [await _orderable(uow, index, line.product_id, line.quantity) for index, line in
@@ -48,7 +58,7 @@ async def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Accepted:
     checks = Checks()
     checks.text("reason", command.reason, max_length=MAX_REASON, required=False)
     checks.raise_if_any()
-    order = await _placed_order(uow, command.id, command.expected_version, "cancelled")
+    order = await _placed_order(uow, command.id, command.expected_version, "cancelled", command.actor)
     for line in order.lines:
         product = found("product", line["productId"], await uow.product(line["productId"]))
         product.stock += line["quantity"]
@@ -102,8 +112,13 @@ def _line_snapshot(product: ProductRow, quantity: int) -> dict[str, Any]:
     }
 
 
-async def _placed_order(uow: UnitOfWork, order_id: str, expected_version: int | None, verb: str) -> OrderRow:
-    order = found("order", order_id, await uow.order(order_id))
+async def _placed_order(
+    uow: UnitOfWork, order_id: str, expected_version: int | None, verb: str, actor: str | None = None
+) -> OrderRow:
+    order = await uow.order(order_id)
+    if actor is not None and order is not None and order.customer_id != actor:
+        order = None  # another customer's order looks like no order at all
+    order = found("order", order_id, order)
     check_version("order", expected_version, order.version)
     if order.status != PLACED:
         raise InvalidState(f"Only a PLACED order can be {verb}; this one is {order.status}.", order.status)
