@@ -21,7 +21,7 @@ from schema.subscription import Subscription
 class Protection:
     """Limits on what one operation may ask for (see schema.limits)."""
 
-    limits: Limits = field(default_factory=lambda: Limits(max_depth=12, max_aliases=30, max_cost=20_000,
+    limits: Limits = field(default_factory=lambda: Limits(max_depth=12, max_aliases=30, max_cost=5_000,
                                                           max_page=100))
     max_tokens: int = 3_000
     # Off in deployments that do not want their schema explored (also hides "Did you mean").

@@ -92,7 +92,8 @@ def _page_size(field: FieldNode, max_page: int) -> int:
     for argument in field.arguments or ():
         if argument.name.value == "first":
             if isinstance(argument.value, IntValueNode):
-                return max(1, int(argument.value.value))
+                # A `first` above the largest page is refused by the resolver with its own error.
+                return max(1, min(int(argument.value.value), max_page))
             if isinstance(argument.value, VariableNode):
                 return max_page
     return DEFAULT_PAGE

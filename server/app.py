@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -67,6 +68,14 @@ class GraphQLView(GraphQL[Context, None]):
         if principal.expires_at is not None and context.close_connection is not None:
             _close_when_expired(context.close_connection, principal.expires_at)
         return None  # acknowledge without a payload
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Bytes that are not UTF-8, or JSON nested past Python's recursion limit, are the
+        caller's error (400), not the server's."""
+        try:
+            return super().decode_json(data)
+        except (UnicodeDecodeError, RecursionError) as error:
+            raise json.JSONDecodeError(f"undecodable body: {error.__class__.__name__}", "", 0) from error
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """Bounds each HTTP operation; commands started inside still finish (CommandBus)."""

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     introspection: bool = True
     max_query_depth: int = Field(default=12, ge=2, le=100)
     max_query_aliases: int = Field(default=30, ge=0, le=10_000)
-    max_query_cost: int = Field(default=20_000, ge=10)
+    max_query_cost: int = Field(default=5_000, ge=10)
     max_query_tokens: int = Field(default=3_000, ge=50)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     operation_timeout_s: float = Field(default=30.0, gt=0)
