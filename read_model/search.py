@@ -15,6 +15,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoun
 from read_model.errors import InvalidCursor, ReadModelUnavailable
 
 Sort = list[dict[str, str]]
+MAX_ID_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class SearchIndex:
         self._alias = alias
 
     async def get(self, document_id: str) -> dict[str, Any] | None:
+        if not _possible_id(document_id):
+            return None
         async with translated_errors():
             try:
                 response = await self._client.get(index=self._alias, id=document_id)
@@ -51,6 +54,7 @@ class SearchIndex:
 
     async def get_many(self, document_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The documents that exist, by id, in one round trip."""
+        document_ids = [document_id for document_id in document_ids if _possible_id(document_id)]
         if not document_ids:
             return {}
         async with translated_errors():
@@ -77,6 +81,11 @@ class SearchIndex:
         raw_hits = response["hits"]["hits"]
         hits = [Hit(encode_cursor(order, hit["sort"]), hit["_source"]) for hit in raw_hits[:first]]
         return Page(hits, response["hits"]["total"]["value"], len(raw_hits) > first, response.get("aggregations", {}))
+
+
+def _possible_id(document_id: str) -> bool:
+    """Elasticsearch ids are 1 to 512 bytes; anything else cannot name a document."""
+    return 0 < len(document_id.encode()) <= MAX_ID_BYTES
 
 
 def encode_cursor(order: str, sort_values: list[Any]) -> str:
