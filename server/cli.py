@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from datetime import timedelta
 import ipaddress
 import signal
 import socket
@@ -24,6 +26,8 @@ from server.logs import configure_logging
 from server.progress import progress_reporter
 from server.settings import Settings
 from sync.reindex import Reindexer, ReindexError
+from sync.worker import CONSUMER
+from write_model.consumers import Lease
 
 app = typer.Typer(help="Storefront CQRS: GraphQL over a SQL write model and an Elasticsearch read model.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -124,8 +128,11 @@ def reindex(
         raise _fail(f"unknown index {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
 
     async def run(container: Container) -> None:
+        settings = container.settings
+        lease = Lease(container.database, CONSUMER, f"reindex:{os.getpid()}",
+                      timedelta(seconds=settings.sync_lease_ttl_s))
         reindexer = Reindexer(container.database, container.outbox, container.elasticsearch,
-                              container.settings.index_prefix, container.settings.currency)
+                              settings.index_prefix, settings.currency, lease)
         with progress_reporter() as report:
             for name in names:
                 new_index = await reindexer.reindex(BY_NAME[name], report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from elasticsearch.helpers import async_bulk
 
 from read_model.indices import IndexDefinition, create_index, indices_behind, point_alias
 from sync.projections import customer_document, order_document, product_document, project
+from write_model.consumers import Lease
 from write_model.database import Database
 from write_model.outbox import Outbox
 from write_model.snapshots import open_snapshot
@@ -29,6 +31,7 @@ Progress = Callable[[str, int, int], None]
 
 _DOCUMENTS = {"products": product_document, "customers": customer_document, "orders": order_document}
 BATCH_SIZE = 1000
+LEASE_WAIT = timedelta(seconds=60)
 
 
 class ReindexError(Exception):
@@ -37,7 +40,8 @@ class ReindexError(Exception):
 
 class Reindexer:
     def __init__(self, database: Database, outbox: Outbox, client: AsyncElasticsearch, prefix: str,
-                 currency: str) -> None:
+                 currency: str, worker_lease: Lease) -> None:
+        self._worker_lease = worker_lease
         self._database = database
         self._outbox = outbox
         self._client = client
@@ -52,18 +56,28 @@ class Reindexer:
         try:
             position = await self._load(definition, new_index, progress)
             position = await self._catch_up(definition, new_index, position)
-            await self._client.indices.refresh(index=new_index)
-            previous = await indices_behind(self._client, alias)
-            await point_alias(self._client, alias, new_index, previous)
+            previous = await self._swap(definition, new_index, position)
         except BaseException:
             await self._client.indices.delete(index=new_index, ignore_unavailable=True)
             raise
-        await self._catch_up(definition, new_index, position)
-        await self._client.indices.refresh(index=new_index)
         if previous:
             await self._client.indices.delete(index=",".join(previous), ignore_unavailable=True)
         log.info("reindexed %s into %s (was %s)", alias, new_index, ", ".join(previous) or "nothing")
         return new_index
+
+    async def _swap(self, definition: IndexDefinition, new_index: str, position: int) -> list[str]:
+        """Point the alias at the new index while the worker pauses between batches, so
+        the new index holds all the worker indexed before and everything since goes to it."""
+        await self._worker_lease.take_over(LEASE_WAIT)
+        try:
+            await self._catch_up(definition, new_index, position)
+            await self._client.indices.refresh(index=new_index)
+            alias = definition.alias(self._prefix)
+            previous = await indices_behind(self._client, alias)
+            await point_alias(self._client, alias, new_index, previous)
+            return previous
+        finally:
+            await self._worker_lease.release()
 
     async def _load(self, definition: IndexDefinition, index: str, progress: Progress) -> int:
         document_of = _DOCUMENTS[definition.name]
@@ -98,10 +112,11 @@ class Reindexer:
     async def _bulk(self, actions: list[dict[str, Any]]) -> None:
         if not actions:
             return
-        # 409: the new index already holds this version or a newer one.
-        _, errors = await async_bulk(self._client, actions, raise_on_error=False, ignore_status=(409,), max_retries=5)
-        if isinstance(errors, list) and errors:
-            raise ReindexError(f"{len(errors)} documents refused, first: {errors[0]}")
+        # 409: the new index already holds this version or a newer one; a no-op, not an error.
+        _, errors = await async_bulk(self._client, actions, raise_on_error=False, max_retries=5)
+        refused = [error for error in errors if error["index"]["status"] != 409] if isinstance(errors, list) else []
+        if refused:
+            raise ReindexError(f"{len(refused)} documents refused, first: {refused[0]}")
 
 
 def _action(index: str, document_id: str, version: int, document: dict[str, Any]) -> dict[str, Any]:

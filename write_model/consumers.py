@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +17,11 @@ from write_model.tables import ConsumerLeaseRow, DeadLetterRow, as_utc, utc_now
 
 
 class Lease:
-    """A time-bound lease on a consumer name, held by `owner` while it keeps renewing it."""
+    """A time-bound lease on a consumer name, held by `owner` while it keeps renewing it.
+
+    Another party can ask for it (`take_over`): the holder hands it over at its next renewal,
+    that is between two batches, so nothing the holder started is still in flight.
+    """
 
     def __init__(self, database: Database, consumer: str, owner: str, ttl: timedelta) -> None:
         self._database = database
@@ -24,26 +30,51 @@ class Lease:
         self._ttl = ttl
 
     async def acquire_or_renew(self) -> bool:
-        """Take the lease if it is free or expired, extend it if it is ours; False if another holds it."""
+        """Extend the lease if it is ours and nobody asked for it; take it if it is free or
+        expired. False if another holds it, or if we just handed it to whoever asked."""
         now = utc_now()
+        lease = col(ConsumerLeaseRow.name) == self._consumer
+        mine = col(ConsumerLeaseRow.owner) == self.owner
+        wanted = col(ConsumerLeaseRow.wanted_by).is_not(None)
         async with AsyncSession(self._database.writer) as session:
-            taken = await session.exec(
-                update(ConsumerLeaseRow)
-                .where(col(ConsumerLeaseRow.name) == self._consumer)
-                .where((col(ConsumerLeaseRow.owner) == self.owner) | (col(ConsumerLeaseRow.expires_at) < now))
-                .values(owner=self.owner, expires_at=now + self._ttl)
-            )
-            if taken.rowcount == 0:
-                try:
-                    await session.exec(
-                        insert(ConsumerLeaseRow).values(
-                            name=self._consumer, owner=self.owner, expires_at=now + self._ttl
-                        )
-                    )
-                except IntegrityError:
-                    return False  # the row exists and someone else holds it
+            if await self._update(session, lease & mine & ~wanted, expires_at=now + self._ttl):
+                held = True
+            elif await self._update(session, lease & mine & wanted, owner=ConsumerLeaseRow.wanted_by, wanted_by=None,
+                                    expires_at=now + self._ttl):
+                held = False  # handed over
+            elif await self._update(session, lease & (col(ConsumerLeaseRow.expires_at) < now), owner=self.owner,
+                                    wanted_by=None, expires_at=now + self._ttl):
+                held = True
+            else:
+                held = await self._insert(session, now)
             await session.commit()
-            return True
+            return held
+
+    async def take_over(self, timeout: timedelta) -> None:
+        """Ask the holder for the lease and wait until it is ours."""
+        deadline = utc_now() + timeout
+        while not await self.acquire_or_renew():
+            async with AsyncSession(self._database.writer) as session:
+                await self._update(session, (col(ConsumerLeaseRow.name) == self._consumer)
+                                   & (col(ConsumerLeaseRow.owner) != self.owner), wanted_by=self.owner)
+                await session.commit()
+            if utc_now() > deadline:
+                raise TimeoutError(f"the {self._consumer!r} lease was not handed over within {timeout}")
+            await asyncio.sleep(0.05)
+
+    async def _update(self, session: AsyncSession, condition: Any, **values: Any) -> bool:
+        result = await session.exec(update(ConsumerLeaseRow).where(condition).values(**values))
+        return bool(result.rowcount)
+
+    async def _insert(self, session: AsyncSession, now: datetime) -> bool:
+        try:
+            async with session.begin_nested():
+                await session.exec(
+                    insert(ConsumerLeaseRow).values(name=self._consumer, owner=self.owner, expires_at=now + self._ttl)
+                )
+        except IntegrityError:
+            return False  # the row exists and someone else holds it
+        return True
 
     async def release(self) -> None:
         """Give the lease up at once, so another worker need not wait for it to expire."""

@@ -126,6 +126,8 @@ class ConsumerLeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True)
     owner: str
     expires_at: datetime = _timestamp()
+    # Someone who asked the holder to hand the lease over after its current batch.
+    wanted_by: str | None = None
 
 
 class DeadLetterRow(SQLModel, table=True):
