@@ -203,6 +203,8 @@ async def _subscribe(url: str, authorization: str | None, query: str, variables:
         except TimeoutError:
             return OK
         errors = message["payload"] if message["type"] == "error" else message["payload"].get("errors", [])
+        if not errors:  # a notification already: the subscription is live
+            return OK
         code: str = errors[0]["extensions"]["code"]
         return code
 
