@@ -15,7 +15,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -28,6 +28,7 @@ from schema.limits import Limits
 from schema.principal import InvalidCredentials
 from schema.context import CloseConnection, Context
 from server.bootstrap import Container, build, migrate, prepare_read_model
+from server.graphiql import ASSETS_ROUTE, OfflineGraphiQL
 from server.http_guards import BodyLimit, RequestId
 from server.http_metrics import HttpMetrics
 from server.settings import Settings
@@ -53,6 +54,10 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self._container = container
         self._timeout_s = settings.operation_timeout_s
+        self.graphiql = OfflineGraphiQL(self.graphql_ide_html)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.graphiql.page)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         if isinstance(request, WebSocket):
@@ -148,6 +153,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        Route(f"{ASSETS_ROUTE}/{{name:path}}", graphql.graphiql.asset),
     ]
     paths = {route.path for route in routes}
     app = Starlette(

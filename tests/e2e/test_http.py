@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 
@@ -76,3 +77,15 @@ async def test_a_dead_elasticsearch_makes_reads_fail_clearly_and_readiness_say_w
             'mutation { createProduct(input: {sku: "S", name: "n", category: "c", price: "1"}) '
             "{ __typename ... on ProductAccepted { position } } }")})).json()
         assert created["data"]["createProduct"] == {"__typename": "ProductAccepted", "position": "1"}
+
+
+async def test_graphiql_is_served_with_all_its_files_from_this_server(api: Api) -> None:
+    page = await api.http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "<title>Strawberry GraphiQL</title>" in page.text
+    assert "unpkg.com" not in page.text  # nothing is fetched from the internet
+    assets = re.findall(r'(?:src|href)="(/graphiql-assets/[^"]+)"', page.text)
+    assert len(assets) == 7
+    for asset in assets:
+        response = await api.http.get(asset)
+        assert response.status_code == 200 and len(response.content) > 500, asset
+    assert (await api.http.get("/graphiql-assets/graphiql/package.json")).status_code == 404
