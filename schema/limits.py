@@ -37,9 +37,15 @@ class Limits:
     max_page: int
 
 
+# The schema's own shape bounds introspection, not data; GraphiQL's query nests ~15 deep.
+INTROSPECTION_MAX_DEPTH = 20
+_INTROSPECTION_ROOTS = {"__schema", "__type"}
+
+
 @dataclass
 class _Tally:
     depth: int = 0
+    introspection_depth: int = 0
     aliases: int = 0
     cost: int = 0
 
@@ -53,8 +59,11 @@ def complexity_rule(limits: Limits) -> type[ASTValidationRule]:
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
             tally = _Tally()
-            _walk(node.selection_set, self._fragments, limits, tally, depth=1, multiplier=1, seen=frozenset())
+            _walk(node.selection_set, self._fragments, limits, tally, depth=1, multiplier=1, seen=frozenset(),
+                  introspecting=False)
             for measure, value, limit in (("depth", tally.depth, limits.max_depth),
+                                          ("introspection depth", tally.introspection_depth,
+                                           INTROSPECTION_MAX_DEPTH),
                                           ("aliases", tally.aliases, limits.max_aliases),
                                           ("cost", tally.cost, limits.max_cost)):
                 if value > limit:
@@ -67,22 +76,27 @@ def complexity_rule(limits: Limits) -> type[ASTValidationRule]:
 
 
 def _walk(selection_set: SelectionSetNode | None, fragments: dict[str, Any], limits: Limits, tally: _Tally,
-          depth: int, multiplier: int, seen: frozenset[str]) -> None:
+          depth: int, multiplier: int, seen: frozenset[str], introspecting: bool) -> None:
     if selection_set is None:
         return
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            tally.depth = max(tally.depth, depth)
+            inside = introspecting or selection.name.value in _INTROSPECTION_ROOTS
+            if inside:
+                tally.introspection_depth = max(tally.introspection_depth, depth)
+            else:
+                tally.depth = max(tally.depth, depth)
             tally.aliases += selection.alias is not None
             tally.cost += multiplier
-            inner = multiplier * _page_size(selection, limits.max_page)
-            _walk(selection.selection_set, fragments, limits, tally, depth + 1, min(inner, limits.max_cost + 1), seen)
+            inner = min(multiplier * _page_size(selection, limits.max_page), limits.max_cost + 1)
+            _walk(selection.selection_set, fragments, limits, tally, depth + 1, inner, seen, inside)
         elif isinstance(selection, InlineFragmentNode):
-            _walk(selection.selection_set, fragments, limits, tally, depth, multiplier, seen)
+            _walk(selection.selection_set, fragments, limits, tally, depth, multiplier, seen, introspecting)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in fragments and name not in seen:  # cycles are reported by the standard rules
-                _walk(fragments[name].selection_set, fragments, limits, tally, depth, multiplier, seen | {name})
+                _walk(fragments[name].selection_set, fragments, limits, tally, depth, multiplier, seen | {name},
+                      introspecting)
 
 
 def _page_size(field: FieldNode, max_page: int) -> int:

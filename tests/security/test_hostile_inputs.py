@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import get_introspection_query
 
 from server.bootstrap import Container
 from tests.conftest import Api
@@ -108,3 +109,9 @@ async def test_the_server_stays_responsive_during_a_flood(api: Api, container: C
     assert health == [200] * 5
     assert set(statuses) == {200}  # refusals are GraphQL errors, never a 5xx
     assert await container.outbox.head() == 0
+
+
+async def test_the_full_introspection_query_graphiql_sends_is_allowed(api: Api) -> None:
+    body = await api.raw(get_introspection_query(descriptions=True, input_value_deprecation=True))
+    assert "errors" not in body, body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
