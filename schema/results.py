@@ -115,24 +115,27 @@ Failure = ValidationError | NotFoundError | ConflictError | DuplicateError | Inv
 
 
 def product_result(outcome: Accepted | errors.Rejection) -> ProductResult:
-    if isinstance(outcome, Accepted):
-        return ProductAccepted(id=strawberry.ID(outcome.id), version=outcome.version,
-                               position=encode_position(outcome.position))
-    return failure(outcome)  # type: ignore[return-value]
+    return _result(outcome, ProductAccepted)  # type: ignore[return-value]
 
 
 def customer_result(outcome: Accepted | errors.Rejection) -> CustomerResult:
-    if isinstance(outcome, Accepted):
-        return CustomerAccepted(id=strawberry.ID(outcome.id), version=outcome.version,
-                                position=encode_position(outcome.position))
-    return failure(outcome)  # type: ignore[return-value]
+    return _result(outcome, CustomerAccepted)  # type: ignore[return-value]
 
 
 def order_result(outcome: Accepted | errors.Rejection) -> OrderResult:
+    return _result(outcome, OrderAccepted)  # type: ignore[return-value]
+
+
+AcceptedType = type[ProductAccepted] | type[CustomerAccepted] | type[OrderAccepted]
+
+
+def _result(outcome: Accepted | errors.Rejection, accepted: AcceptedType) -> object:
+    """The accepted payload, or the failure as its union member. Each command's handler raises
+    only the failures its union holds, so the caller's narrower type is safe to claim."""
     if isinstance(outcome, Accepted):
-        return OrderAccepted(id=strawberry.ID(outcome.id), version=outcome.version,
-                             position=encode_position(outcome.position))
-    return failure(outcome)  # type: ignore[return-value]
+        return accepted(id=strawberry.ID(outcome.id), version=outcome.version,
+                        position=encode_position(outcome.position))
+    return failure(outcome)
 
 
 def failure(rejection: errors.Rejection) -> Failure:

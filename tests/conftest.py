@@ -92,8 +92,11 @@ class Api:
 
 
 @asynccontextmanager
-async def running_server(settings: Settings, run_worker: bool = True) -> AsyncIterator[tuple[str, Starlette]]:
-    """`storefront serve` in this process on a free loopback port; yields its URL and app."""
+async def running_server(
+    settings: Settings, run_worker: bool = True, clean_up: bool = True
+) -> AsyncIterator[tuple[str, Starlette]]:
+    """`storefront serve` in this process on a free loopback port; yields its URL and app.
+    `clean_up` drops the test's indices afterwards (off when Elasticsearch is not there)."""
     app = create_app(settings, run_worker=run_worker)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -105,8 +108,9 @@ async def running_server(settings: Settings, run_worker: bool = True) -> AsyncIt
     finally:
         server.should_exit = True
         await task
-        async with AsyncElasticsearch(settings.elasticsearch_url) as client:
-            await delete_indices(client, settings.index_prefix)
+        if clean_up:
+            async with AsyncElasticsearch(settings.elasticsearch_url) as client:
+                await delete_indices(client, settings.index_prefix)
 
 
 @pytest.fixture

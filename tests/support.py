@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +39,22 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         "STOREFRONT_SYNC_BATCH_SIZE": str(settings.sync_batch_size),
         **extra,
     }
+
+
+async def run_storefront(settings: Settings, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `storefront` without blocking the event loop (a live server may share it); killed if it
+    outlives the timeout. Its output is a pipe, so it is not a terminal."""
+    process = await asyncio.create_subprocess_exec(
+        STOREFRONT, *args, env=environment(settings), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return subprocess.CompletedProcess([STOREFRONT, *args], process.returncode, stdout.decode(), stderr.decode())
 
 
 async def drain(container: Container) -> int:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 
-from server.app import create_app
 from server.settings import Settings
-from tests.conftest import Api
+from tests.conftest import Api, running_server
 from tests.e2e.operations import SYNC_STATUS
 
 
@@ -51,14 +48,8 @@ def _closed_port() -> int:
 @pytest.fixture
 async def server_without_elasticsearch(settings: Settings) -> AsyncIterator[str]:
     dead = settings.model_copy(update={"elasticsearch_url": f"http://127.0.0.1:{_closed_port()}"})
-    server = uvicorn.Server(uvicorn.Config(create_app(dead, run_worker=False), host="127.0.0.1", port=0,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    await task
+    async with running_server(dead, run_worker=False, clean_up=False) as (url, _app):
+        yield url
 
 
 async def test_a_dead_elasticsearch_makes_reads_fail_clearly_and_readiness_say_why(

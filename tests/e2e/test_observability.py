@@ -8,12 +8,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.app import create_app
 from server.settings import Settings
-from tests.conftest import Api
+from tests.conftest import Api, running_server
 from tests.e2e.operations import CREATE_PRODUCT, PRODUCT
 
 
@@ -43,14 +41,8 @@ async def test_metrics_show_indexing_and_requests(api: Api) -> None:
 @pytest.fixture
 async def server_without_worker(settings: Settings) -> AsyncIterator[str]:
     quick_to_worry = settings.model_copy(update={"sync_stall_after_s": 1.0})
-    server = uvicorn.Server(uvicorn.Config(create_app(quick_to_worry, run_worker=False), host="127.0.0.1", port=0,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    await task
+    async with running_server(quick_to_worry, run_worker=False) as (url, _app):
+        yield url
 
 
 async def test_readiness_fails_when_events_wait_and_nothing_indexes_them(server_without_worker: str) -> None:

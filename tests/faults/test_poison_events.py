@@ -4,7 +4,6 @@ the cause is fixed. Nothing is silently dropped."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +16,7 @@ from server.bootstrap import Container
 from server.settings import Settings
 from sync.worker import CONSUMER
 from tests.e2e.operations import SEARCH_PRODUCTS, SYNC_STATUS
-from tests.support import STOREFRONT, assert_read_model_matches_write_model, drain, environment, indexed
+from tests.support import assert_read_model_matches_write_model, drain, indexed, run_storefront
 from write_model.commands import AdjustStock, Command, CreateProduct, UpdateProduct
 from write_model.events import PRODUCT_CREATED, STOCK_ADJUSTED
 from write_model.results import Accepted
@@ -81,20 +80,6 @@ async def _graphql(container: Container, query: str) -> dict[str, Any]:
     return result.data
 
 
-async def _storefront(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `storefront` without blocking the event loop; killed if it outlives the timeout."""
-    process = await asyncio.create_subprocess_exec(
-        STOREFRONT, *args, env=environment(settings), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return subprocess.CompletedProcess([STOREFRONT, *args], process.returncode, stdout.decode(), stderr.decode())
-
 
 async def test_a_poison_event_is_parked_the_stream_continues_and_retry_succeeds_once_fixed(
     container: Container, settings: Settings
@@ -126,7 +111,7 @@ async def test_a_poison_event_is_parked_the_stream_continues_and_retry_succeeds_
     assert (await _graphql(container, SYNC_STATUS))["syncStatus"] == {
         "headPosition": str(head), "indexedPosition": str(head), "lag": 0, "deadLetters": 3}
 
-    listed = await _storefront(settings, "dead-letters", "list")
+    listed = await run_storefront(settings, "dead-letters", "list")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == [
         f"{letter.id}\tposition {letter.position}\t{letter.event_type}\tproducts/{letter.document_id}"
@@ -136,7 +121,7 @@ async def test_a_poison_event_is_parked_the_stream_continues_and_retry_succeeds_
 
     # The operator's fix: a correct index with what the bad one accepted; the refused ones are still missing.
     await _swap_products_index(container, "fixed", PRODUCTS, await indexed(container, PRODUCTS))
-    retried = await _storefront(settings, "dead-letters", "retry", "--all")
+    retried = await run_storefront(settings, "dead-letters", "retry", "--all")
 
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert retried.stdout.splitlines() == [f"{letter.id}: indexed" for letter in letters]
@@ -158,7 +143,7 @@ async def test_a_retry_that_is_still_refused_keeps_the_letter_with_the_new_error
     # Another mistake in place of the first: the retry must report the error it meets now.
     await _swap_products_index(container, "still-wrong", _products_with_name_as("boolean"), {})
 
-    retried = await _storefront(settings, "dead-letters", "retry", str(first.id))
+    retried = await run_storefront(settings, "dead-letters", "retry", str(first.id))
 
     assert retried.returncode == 1, retried.stderr
     assert "Traceback" not in retried.stderr
@@ -181,7 +166,7 @@ async def test_a_retry_that_is_still_refused_keeps_the_letter_with_the_new_error
 async def test_retry_without_a_letter_to_retry_is_a_one_line_error(
     container: Container, settings: Settings, args: tuple[str, ...], message: str
 ) -> None:
-    result = await _storefront(settings, "dead-letters", "retry", *args)
+    result = await run_storefront(settings, "dead-letters", "retry", *args)
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import subprocess
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,7 +22,7 @@ from tests.e2e.operations import (
     PRODUCT,
     UPDATE_PRODUCT,
 )
-from tests.support import STOREFRONT, assert_read_model_matches_write_model, environment
+from tests.support import assert_read_model_matches_write_model, run_storefront
 from write_model.commands import CreateProduct, OrderLineRequest, PlaceOrder, RegisterCustomer
 from write_model.results import Accepted
 
@@ -104,21 +103,6 @@ async def _read_until(stop: asyncio.Event, api: Api, catalog: Catalog, seeded_pr
     return reads
 
 
-async def _storefront(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `storefront` without blocking the event loop (the live server shares it); killed if
-    it outlives the timeout. Its output is a pipe, so it is not a terminal."""
-    process = await asyncio.create_subprocess_exec(
-        STOREFRONT, *args, env=environment(settings), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return subprocess.CompletedProcess([STOREFRONT, *args], process.returncode, stdout.decode(), stderr.decode())
-
 
 async def test_reindex_under_concurrent_writes_and_reads_loses_nothing_and_drops_the_old_index(
     api: Api, container: Container, settings: Settings
@@ -132,7 +116,7 @@ async def test_reindex_under_concurrent_writes_and_reads_loses_nothing_and_drops
         writer = traffic.create_task(_write_until(stop, api, catalog))
         reader = traffic.create_task(_read_until(stop, api, catalog, seeded))
         try:
-            result = await _storefront(settings, "reindex")
+            result = await run_storefront(settings, "reindex")
         finally:
             stop.set()
 
@@ -153,7 +137,7 @@ async def test_reindex_under_concurrent_writes_and_reads_loses_nothing_and_drops
 
 
 async def test_an_unknown_index_is_a_one_line_error_before_anything_starts(settings: Settings) -> None:
-    result = await _storefront(settings, "reindex", "--index", "products", "--index", "nope")
+    result = await run_storefront(settings, "reindex", "--index", "products", "--index", "nope")
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
