@@ -43,11 +43,19 @@ def es_url() -> Iterator[str]:
     url = os.environ.get("STOREFRONT_ELASTICSEARCH_URL", DEFAULT_ES_URL)
     if _answers(url):
         yield url
+        _drop_test_indices(url)
         return
     if url != DEFAULT_ES_URL:
         pytest.fail(f"Elasticsearch at {url} does not answer")
     yield dev_elasticsearch.start(PROJECT_ROOT, 9200)
     dev_elasticsearch.stop(PROJECT_ROOT)
+
+
+def _drop_test_indices(url: str) -> None:
+    """Indices a test left behind when it was interrupted; the node's data outlives the run."""
+    request = urllib.request.Request(f"{url}/test-*?ignore_unavailable=true&allow_no_indices=true", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30):
+        pass
 
 
 @pytest.fixture
