@@ -47,7 +47,9 @@ def es_url() -> Iterator[str]:
         return
     if url != DEFAULT_ES_URL:
         pytest.fail(f"Elasticsearch at {url} does not answer")
-    yield dev_elasticsearch.start(PROJECT_ROOT, 9200)
+    started = dev_elasticsearch.start(PROJECT_ROOT, 9200)
+    yield started
+    _drop_test_indices(started)
     dev_elasticsearch.stop(PROJECT_ROOT)
 
 
