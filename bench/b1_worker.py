@@ -22,7 +22,7 @@ from sync.worker import CONSUMER
 @dataclass(frozen=True)
 class Sizes:
     events: int
-    batch_size: int = 500
+    batch_size: int = 2000  # the worker's default (STOREFRONT_SYNC_BATCH_SIZE)
 
 
 async def run(run: Run, sizes: Sizes) -> Outcome:

@@ -44,7 +44,7 @@ class Sizes:
     events: int
     # One product per this many events; the other events update and restock them.
     events_per_product: int = 5
-    batch_size: int = 500
+    batch_size: int = 2000  # the worker's default (STOREFRONT_SYNC_BATCH_SIZE)
 
 
 async def run(run: Run, sizes: Sizes) -> Outcome:

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxTokensLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from schema.error_codes import ErrorCodes
@@ -15,6 +21,9 @@ from schema.limits import Limits, complexity_rule
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
+
+
+DOCUMENT_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,10 @@ def build_schema(protection: Protection = Protection()) -> Schema:
         lambda: MaxTokensLimiter(protection.max_tokens),
         lambda: AddValidationRules([rule]),
         lambda: ErrorCodes(hide_suggestions=not protection.introspection),
+        # Clients send the same few documents again and again: validate each once (every rule
+        # here, the complexity one too, depends on the document alone). strawberry's ParserCache
+        # is left out: a syntax error raised in its hook escapes ErrorCodes and loses its code.
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
     if not protection.introspection:
         extensions.append(DisableIntrospection)

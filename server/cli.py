@@ -91,8 +91,10 @@ def serve(
     if settings.jwt_secret is None and not allow_open and not _is_loopback(host):
         raise _fail(f"refusing to bind {host} without STOREFRONT_JWT_SECRET (open development mode); "
                     "set the secret or pass --allow-open")
+    # No per-message compression: its state cost ~100 KB per WebSocket (bench B8), and
+    # notifications are small.
     uvicorn.run(create_app(settings, run_worker=not no_sync), host=host, port=port,
-                log_level=settings.log_level.lower(), lifespan="on")
+                log_level=settings.log_level.lower(), lifespan="on", ws_per_message_deflate=False)
 
 
 @app.command()

@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     consistency_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     max_page_size: int = Field(default=100, ge=1, le=10_000)
-    sync_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Each batch ends with a refresh; larger batches spread that cost when there is a backlog.
+    sync_batch_size: int = Field(default=2000, ge=1, le=10_000)
     sync_poll_interval_ms: int = Field(default=1000, ge=10, le=60_000)
     elasticsearch_timeout_s: float = Field(default=10.0, gt=0)
     sync_lease_ttl_s: float = Field(default=5.0, gt=0, le=300)

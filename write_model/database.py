@@ -38,11 +38,15 @@ def open_database(url: str) -> Database:
     """Build engines (no connection is made until first use)."""
     if make_url(url).get_backend_name() != "sqlite":
         return Database(writer=create_async_engine(url), reader=create_async_engine(url))
-    return Database(writer=_sqlite_engine(url, "BEGIN IMMEDIATE"), reader=_sqlite_engine(url, "BEGIN"))
+    # SQLite runs one write transaction at a time anyway: one writer connection per process
+    # queues commands in the pool instead of in SQLite's busy handler, whose sleeps made the
+    # slowest commands wait seconds under load (see bench/README.md, B6).
+    writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_S)
+    return Database(writer=writer, reader=_sqlite_engine(url, "BEGIN"))
 
 
-def _sqlite_engine(url: str, begin_statement: str) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+def _sqlite_engine(url: str, begin_statement: str, **pool: Any) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
