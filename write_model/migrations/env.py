@@ -15,7 +15,10 @@ from write_model.database import open_database
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True)
+    # One transaction for the whole upgrade, on SQLite too (our engine issues BEGIN itself):
+    # concurrent `migrate`s then queue on the write lock instead of racing between steps.
+    context.configure(connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True,
+                      transactional_ddl=True)
     with context.begin_transaction():
         context.run_migrations()
 
