@@ -93,19 +93,6 @@ class Lease:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    id: int
-    position: int
-    event_type: str
-    stream_id: str
-    index_name: str
-    document_id: str
-    error: str
-    attempts: int
-    parked_at: datetime
-
-
-@dataclass(frozen=True)
 class Parcel:
     """What to park: the event's position and the operation Elasticsearch refused."""
 
@@ -116,6 +103,14 @@ class Parcel:
     document_id: str
     error: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class DeadLetter(Parcel):
+    """A parked operation, as listed and retried."""
+
+    id: int
+    parked_at: datetime
 
 
 class DeadLetters:
@@ -163,5 +158,6 @@ class DeadLetters:
 
 def _letter(row: DeadLetterRow) -> DeadLetter:
     assert row.id is not None
-    return DeadLetter(row.id, row.position, row.event_type, row.stream_id, row.index_name, row.document_id, row.error,
-                      row.attempts, as_utc(row.parked_at))
+    return DeadLetter(position=row.position, event_type=row.event_type, stream_id=row.stream_id,
+                      index_name=row.index_name, document_id=row.document_id, error=row.error, attempts=row.attempts,
+                      id=row.id, parked_at=as_utc(row.parked_at))
