@@ -89,13 +89,13 @@ ORDER_MAPPING: dict[str, Any] = {
 class IndexDefinition:
     name: str
     mapping: dict[str, Any]
-    generation: int = 1
 
     def alias(self, prefix: str) -> str:
         return f"{prefix}-{self.name}"
 
     def concrete(self, prefix: str) -> str:
-        return f"{self.alias(prefix)}-v{self.generation}"
+        """The first index behind the alias; reindexing adds time-stamped successors."""
+        return f"{self.alias(prefix)}-v1"
 
 
 PRODUCTS = IndexDefinition("products", PRODUCT_MAPPING)

@@ -36,13 +36,24 @@ from write_model.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ReadStores:
+    """The read model's query stores, shared by every request and the change feed."""
+
+    products: ProductStore
+    customers: CustomerStore
+    orders: OrderStore
+
+
 @dataclass
 class Container:
     settings: Settings
     database: Database
     elasticsearch: AsyncElasticsearch
+    stores: ReadStores
     outbox: Outbox
     dead_letters: DeadLetters
+    sync_state: SyncState
     bus: CommandBus
     positions: IndexedPosition
     worker: SyncWorker
@@ -52,14 +63,13 @@ class Container:
     registry: CollectorRegistry = field(repr=False)
 
     def context(self, authorization: str | None = None, close_connection: CloseConnection | None = None) -> Context:
-        prefix = self.settings.index_prefix
         return Context(
             bus=self.bus,
-            products=ProductStore(self.elasticsearch, prefix),
-            customers=CustomerStore(self.elasticsearch, prefix),
-            orders=OrderStore(self.elasticsearch, prefix),
+            products=self.stores.products,
+            customers=self.stores.customers,
+            orders=self.stores.orders,
             read_positions=self.positions,
-            sync_state=SyncState(self.outbox, self.dead_letters),
+            sync_state=self.sync_state,
             changes=self.changes,
             consistency_timeout_s=self.settings.consistency_timeout_ms / 1000,
             max_page_size=self.settings.max_page_size,
@@ -107,13 +117,14 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
     if local_worker:
         bus.on_commit(worker.wake)
     monitor = SyncMonitor(outbox, CONSUMER, dead_letters, metrics, settings.sync_stall_after_s)
-    changes = ChangeFeed(
-        outbox, positions, ProductStore(elasticsearch, settings.index_prefix),
-        OrderStore(elasticsearch, settings.index_prefix), registry, buffer_size=settings.subscription_buffer_size,
-    )
+    prefix = settings.index_prefix
+    stores = ReadStores(ProductStore(elasticsearch, prefix), CustomerStore(elasticsearch, prefix),
+                        OrderStore(elasticsearch, prefix))
+    changes = ChangeFeed(outbox, positions, stores.products, stores.orders, registry,
+                         buffer_size=settings.subscription_buffer_size)
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    return Container(settings, database, elasticsearch, outbox, dead_letters, bus, positions, worker, monitor,
-                     changes, TokenAuthenticator(secret), registry)
+    return Container(settings, database, elasticsearch, stores, outbox, dead_letters, SyncState(outbox, dead_letters),
+                     bus, positions, worker, monitor, changes, TokenAuthenticator(secret), registry)
 
 
 def _owner_name() -> str:
