@@ -16,7 +16,6 @@ from bench.common.results import Outcome, Row, ratio_at_least
 from read_model.indices import PRODUCTS, ensure_indices
 from server.bootstrap import Container, build, migrate
 from sync.projections import product_document
-from sync.worker import CONSUMER
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ async def run(run: Run, sizes: Sizes) -> Outcome:
 async def _drain(container: Container) -> tuple[float, Progress, int]:
     """Run the worker batch by batch from its checkpoint to the outbox head; returns the seconds,
     the progress over time and the number of batches."""
-    checkpoint = start = await container.outbox.checkpoint(CONSUMER)
+    checkpoint = start = await container.tracking.position()
     head = await container.outbox.head()
     done = Progress()
     started = time.perf_counter()

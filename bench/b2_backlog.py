@@ -26,7 +26,6 @@ from bench.common.results import Outcome, Row, ratio_at_least
 from read_model.indices import PRODUCTS, ensure_indices
 from server.bootstrap import Container, build, migrate
 from sync.projections import product_document, project
-from sync.worker import CONSUMER
 from write_model.commands import AdjustStock, Command, CreateProduct, UpdateProduct
 from write_model.events import StoredEvent
 from write_model.products import snapshot
@@ -65,7 +64,7 @@ async def run(run: Run, sizes: Sizes) -> Outcome:
         with profiled(run.profile_file("B2-worker")):
             drain_seconds = await _drain(container, head)
         lost = await _lost(container)
-        checkpoint = await container.outbox.checkpoint(CONSUMER)
+        checkpoint = await container.tracking.position()
         parked = await container.dead_letters.count()
     finally:
         await container.close()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -14,7 +12,6 @@ from read_model.indices import PRODUCTS
 from read_model.search import Hit, SearchIndex, Sort, bool_query, text_query
 
 FACET_SIZE = 50
-MINOR_UNITS = 100
 
 
 class ProductOrder(Enum):
@@ -36,11 +33,13 @@ _SORTS: dict[ProductOrder, Sort] = {
 
 @dataclass(frozen=True)
 class ProductQuery:
+    """Prices are in minor units, as the index holds them: the caller rounds decimal bounds."""
+
     search: str | None = None
     categories: list[str] | None = None
     tags: list[str] | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
+    min_price_minor: int | None = None
+    max_price_minor: int | None = None
     in_stock: bool | None = None
     statuses: list[str] | None = None
     order: ProductOrder = ProductOrder.RELEVANCE
@@ -54,10 +53,6 @@ class ProductPage:
     total: int
     has_next_page: bool
     facets: dict[str, list[tuple[str, int]]]
-
-
-def to_minor_units(amount: Decimal) -> int:
-    return int(amount * MINOR_UNITS)
 
 
 class ProductStore:
@@ -97,10 +92,10 @@ def _query(query: ProductQuery) -> dict[str, Any]:
     if query.in_stock is not None:
         filters.append({"term": {"inStock": query.in_stock}})
     price_range: dict[str, int] = {}
-    if query.min_price is not None:
-        price_range["gte"] = math.ceil(query.min_price * MINOR_UNITS)
-    if query.max_price is not None:
-        price_range["lte"] = math.floor(query.max_price * MINOR_UNITS)
+    if query.min_price_minor is not None:
+        price_range["gte"] = query.min_price_minor
+    if query.max_price_minor is not None:
+        price_range["lte"] = query.max_price_minor
     if price_range:
         filters.append({"range": {"priceMinor": price_range}})
     return bool_query(text_query(query.search, ["name^3", "tags.text^2", "description"]), filters)

@@ -29,6 +29,7 @@ from schema.types import (
     ProductSort,
     SyncStatus,
 )
+from write_model.money import minor_units_at_least, minor_units_at_most
 
 Info = strawberry.Info[Context, None]
 
@@ -158,8 +159,8 @@ def _product_query(
         search=search,
         categories=filter.category,
         tags=filter.tags,
-        min_price=filter.min_price,
-        max_price=filter.max_price,
+        min_price_minor=None if filter.min_price is None else minor_units_at_least(filter.min_price),
+        max_price_minor=None if filter.max_price is None else minor_units_at_most(filter.max_price),
         in_stock=filter.in_stock,
         statuses=None if filter.status is None else [status.value for status in filter.status],
         order=ProductOrder((sort or ProductSort.RELEVANCE).value),

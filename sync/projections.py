@@ -1,15 +1,19 @@
-"""Pure projections: one outbox event in, the index operations it implies out."""
+"""Pure projections: one outbox event (or a snapshot's state record) in, the index operations
+it implies out. The worker, reindex and dead-letter redelivery all project through `project`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from read_model.indices import CUSTOMERS, ORDERS, PRODUCTS, IndexDefinition
-from read_model.products import to_minor_units
 from write_model import events
 from write_model.events import StoredEvent
+from write_model.money import from_minor_units
+from write_model.snapshots import StateRecord
+
+Record = StoredEvent | StateRecord
+"""What carries an aggregate's state: an event of the log, or the state as a snapshot read it."""
 
 
 @dataclass(frozen=True)
@@ -22,25 +26,31 @@ class IndexDocument:
     document: dict[str, Any]
 
 
-def project(event: StoredEvent, currency: str) -> list[IndexDocument]:
+def project(record: Record, currency: str) -> list[IndexDocument]:
     """Products and orders are versioned by their aggregate version. A customer document is
     fed by the customer's and by its orders' events, so it is versioned by the global event
-    position instead: whichever event is newest wins, whatever order they are replayed in."""
-    payload = event.payload
-    if event.stream_type == events.PRODUCT:
-        return [IndexDocument(PRODUCTS, event.stream_id, event.stream_version, product_document(payload, currency))]
-    if event.stream_type == events.CUSTOMER:
-        return [IndexDocument(CUSTOMERS, event.stream_id, event.position, customer_document(payload, currency))]
-    if event.stream_type == events.ORDER:
-        customer = payload["customer"]
-        return [
-            IndexDocument(ORDERS, event.stream_id, event.stream_version, order_document(payload, currency)),
-            IndexDocument(CUSTOMERS, customer["id"], event.position, customer_document(customer, currency)),
-        ]
+    position instead: whichever event is newest wins, whatever order they are replayed in. A
+    snapshot's records stand at the snapshot's position: after every event they reflect, before
+    every event they do not."""
+    payload = record.payload
+    if record.stream_type == events.PRODUCT:
+        return [IndexDocument(PRODUCTS, record.stream_id, record.stream_version, product_document(payload, currency))]
+    if record.stream_type == events.CUSTOMER:
+        return [_customer(payload, record.position, currency)]
+    if record.stream_type == events.ORDER:
+        order = IndexDocument(ORDERS, record.stream_id, record.stream_version, _order_document(payload, currency))
+        # Order events also carry their customer; an order's state from a snapshot does not.
+        customer = payload.get("customer")
+        return [order] if customer is None else [order, _customer(customer, record.position, currency)]
     return []
 
 
+def _customer(state: dict[str, Any], position: int, currency: str) -> IndexDocument:
+    return IndexDocument(CUSTOMERS, state["id"], position, _customer_document(state, currency))
+
+
 def product_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
+    """A product's document from its state (public for the benchmarks' raw baselines)."""
     return {
         "id": state["id"],
         "sku": state["sku"],
@@ -48,8 +58,8 @@ def product_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
         "description": state["description"],
         "category": state["category"],
         "tags": state["tags"],
-        "price": state["price"],
-        "priceMinor": to_minor_units(Decimal(state["price"])),
+        "price": from_minor_units(state["priceMinor"]),
+        "priceMinor": state["priceMinor"],
         "currency": currency,
         "stock": state["stock"],
         "inStock": state["stock"] > 0,
@@ -60,14 +70,14 @@ def product_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
     }
 
 
-def customer_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
+def _customer_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
     return {
         "id": state["id"],
         "email": state["email"],
         "name": state["name"],
         "orderCount": state["orderCount"],
-        "totalSpent": state["totalSpent"],
-        "totalSpentMinor": to_minor_units(Decimal(state["totalSpent"])),
+        "totalSpent": from_minor_units(state["totalSpentMinor"]),
+        "totalSpentMinor": state["totalSpentMinor"],
         "currency": currency,
         "version": state["version"],
         "createdAt": state["createdAt"],
@@ -75,17 +85,28 @@ def customer_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
     }
 
 
-def order_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
+def _order_document(state: dict[str, Any], currency: str) -> dict[str, Any]:
     return {
         "id": state["id"],
         "customerId": state["customerId"],
         "customerName": state["customerName"],
         "status": state["status"],
-        "lines": state["lines"],
-        "total": state["total"],
-        "totalMinor": to_minor_units(Decimal(state["total"])),
+        "lines": [_line(line) for line in state["lines"]],
+        "total": from_minor_units(state["totalMinor"]),
+        "totalMinor": state["totalMinor"],
         "currency": currency,
         "version": state["version"],
         "placedAt": state["placedAt"],
         "updatedAt": state["updatedAt"],
+    }
+
+
+def _line(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "productId": line["productId"],
+        "sku": line["sku"],
+        "name": line["name"],
+        "quantity": line["quantity"],
+        "unitPrice": from_minor_units(line["unitPriceMinor"]),
+        "lineTotal": from_minor_units(line["lineTotalMinor"]),
     }

@@ -6,37 +6,32 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential_jitter
+from elasticsearch import AsyncElasticsearch
+from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type, wait_exponential_jitter
 
 from read_model.indices import ensure_indices
+from sync.errors import LeaseLost, SyncError
+from sync.indexing import TRANSPORT_ERRORS, Indexer, Refusal
 from sync.metrics import SyncMetrics
 from sync.positions import IndexedPosition
 from sync.projections import IndexDocument, project
-from write_model.consumers import DeadLetter, DeadLetters, Lease, Parcel
+from write_model.consumers import DeadLetters, Lease, Parcel, Tracking
 from write_model.events import StoredEvent
 from write_model.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "elasticsearch"
+"""The outbox consumer that keeps the read model: the name its tracking, lease and dead letters go by."""
 
 _BACKOFF = wait_exponential_jitter(multiplier=0.1, max=10, jitter=0.5)
-# Per-item statuses worth retrying without limit: the cluster is busy or unwell, the document is fine.
-_TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
-_TRANSPORT_ERRORS = (TransportError, ApiError)
 
 
-class _Unfinished(Exception):
+class _Unfinished(SyncError):
     """Some operations of the batch still have to go through; try again after a backoff."""
-
-
-class LeaseLost(Exception):
-    """Another worker took over; this one drops its batch (the new holder redoes it)."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +50,8 @@ class _Operation:
     target: IndexDocument
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    operation: _Operation
-    status: int
-    error: str
+def _target(operation: _Operation) -> IndexDocument:
+    return operation.target
 
 
 class SyncWorker:
@@ -75,6 +67,7 @@ class SyncWorker:
     def __init__(
         self,
         outbox: Outbox,
+        tracking: Tracking,
         dead_letters: DeadLetters,
         lease: Lease,
         client: AsyncElasticsearch,
@@ -83,37 +76,53 @@ class SyncWorker:
         settings: WorkerSettings,
     ) -> None:
         self._outbox = outbox
+        self._tracking = tracking
         self._dead_letters = dead_letters
         self._lease = lease
         self._client = client
+        self._indexer = Indexer.through_aliases(client, settings.index_prefix)
         self._positions = positions
         self._metrics = metrics
         self._settings = settings
         self._wake = asyncio.Event()
-        self._stopping = False
+        self._stopping = asyncio.Event()
 
-    def wake(self, _position: int | None = None) -> None:
+    def wake(self) -> None:
         """Called on commit in this process, so the worker does not wait for its next poll."""
         self._wake.set()
 
     def stop(self) -> None:
         """Finish the current batch, then return from `run`."""
-        self._stopping = True
+        self._stopping.set()
         self._wake.set()
 
     async def run(self) -> None:
         """Index until `stop()`. An unexpected failure (the database gone, a bug) is logged and the
-        worker starts over from its durable checkpoint after a backoff, rather than dying quietly."""
+        worker starts over from its durable checkpoint after a backoff, rather than dying quietly.
+        A stop also ends the retries of a batch that cannot go through: its checkpoint is not
+        moved, so the next run indexes it again."""
         try:
             async for attempt in AsyncRetrying(
-                wait=_BACKOFF, retry=retry_if_exception_type(Exception), stop=stop_never, before_sleep=_log_restart
+                wait=_BACKOFF, sleep=self._pause, retry=retry_if_exception_type(Exception), stop=self._stop_requested,
+                before_sleep=_log_restart,
             ):
                 with attempt:
                     await self._run_while_leased()
+        except RetryError:
+            log.info("sync worker stopped while its last batch was failing; it resumes from the checkpoint")
         finally:
             self._positions.set_local_active(False)
             self._metrics.lease_held.set(0)
             await self._release_lease()
+
+    def _stop_requested(self, _state: RetryCallState) -> bool:
+        return self._stopping.is_set()
+
+    async def _pause(self, seconds: float) -> None:
+        """A backoff between retries, cut short by `stop()`."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def _release_lease(self) -> None:
         try:
@@ -122,16 +131,16 @@ class SyncWorker:
             log.warning("could not release the sync lease; it expires on its own", exc_info=True)
 
     async def _run_while_leased(self) -> None:
-        await _with_retries(lambda: ensure_indices(self._client, self._settings.index_prefix))
+        await self._with_retries(lambda: ensure_indices(self._client, self._settings.index_prefix))
         checkpoint: int | None = None
-        while not self._stopping:
+        while not self._stopping.is_set():
             self._wake.clear()
             if not await self._hold_lease():
                 checkpoint = None
                 await self._idle()
                 continue
             if checkpoint is None:  # just took the lease: another worker may have moved it on
-                checkpoint = await self._outbox.checkpoint(CONSUMER)
+                checkpoint = await self._tracking.position()
                 self._positions.advance(checkpoint)
                 log.info("holding the sync lease as %s from position %s", self._lease.owner, checkpoint)
             try:
@@ -158,7 +167,7 @@ class SyncWorker:
         operations = [_Operation(event, target) for event in events for target in project(event, self._settings.currency)]
         await self._index_all(operations)
         position = events[-1].position
-        await self._outbox.save_checkpoint(CONSUMER, position)
+        await self._tracking.record(position)
         self._positions.advance(position)
         seconds = time.perf_counter() - started
         self._metrics.events_indexed.inc(len(events))
@@ -175,30 +184,38 @@ class SyncWorker:
 
     async def _index_all(self, operations: list[_Operation]) -> None:
         pending = operations
-        aliases = sorted({op.target.index.alias(self._settings.index_prefix) for op in operations})
 
         async def attempt(state: RetryCallState) -> None:
             nonlocal pending
-            refusals = await self._bulk(pending)
-            lasting = [r for r in refusals if r.status not in _TRANSIENT_STATUSES]
+            refusals = await self._indexer.write_items(pending, _target)
+            lasting = [r for r in refusals if not r.transient]
             if lasting and state.attempt_number >= self._settings.max_attempts:
                 await self._park(lasting)
-                refusals = [r for r in refusals if r.status in _TRANSIENT_STATUSES]
-            pending = [refusal.operation for refusal in refusals]
+                refusals = [r for r in refusals if r.transient]
+            pending = [refusal.item for refusal in refusals]
             if pending:
                 raise _Unfinished(f"{len(pending)} operations refused, first: {refusals[0].error}")
-            if aliases:
-                await self._client.indices.refresh(index=",".join(aliases))
+            await self._indexer.refresh(operation.target.index for operation in operations)
 
         async for retrying in AsyncRetrying(
             wait=_BACKOFF,
-            retry=retry_if_exception_type((*_TRANSPORT_ERRORS, _Unfinished)),
-            stop=stop_never,
+            sleep=self._pause,
+            retry=retry_if_exception_type((*TRANSPORT_ERRORS, _Unfinished)),
+            stop=self._stop_requested,
             before_sleep=self._before_retry,
             reraise=True,
         ):
             with retrying:
                 await attempt(retrying.retry_state)
+
+    async def _with_retries(self, operation: Callable[[], Awaitable[None]]) -> None:
+        """Elasticsearch failures are retried with backoff until they succeed or the worker stops."""
+        async for attempt in AsyncRetrying(
+            wait=_BACKOFF, sleep=self._pause, retry=retry_if_exception_type(TRANSPORT_ERRORS), stop=self._stop_requested,
+            before_sleep=_log_retry, reraise=True,
+        ):
+            with attempt:
+                await operation()
 
     async def _before_retry(self, state: RetryCallState) -> None:
         self._metrics.retries.inc()
@@ -206,28 +223,14 @@ class SyncWorker:
         if not await self._hold_lease():
             raise LeaseLost()
 
-    async def _bulk(self, operations: Sequence[_Operation]) -> list[_Refusal]:
-        if not operations:
-            return []
-        response = await self._client.bulk(operations=_bulk_body(operations, self._settings.index_prefix))
-        if not response["errors"]:
-            return []
-        refusals = []
-        for operation, item in zip(operations, response["items"]):
-            result = item["index"]
-            # 409: the index already holds this version or a newer one; the replay is a no-op.
-            if result["status"] >= 300 and result["status"] != 409:
-                refusals.append(_Refusal(operation, result["status"], _describe(result.get("error"))))
-        return refusals
-
-    async def _park(self, refusals: list[_Refusal]) -> None:
+    async def _park(self, refusals: list[Refusal[_Operation]]) -> None:
         await self._dead_letters.park([
             Parcel(
-                position=r.operation.event.position,
-                event_type=r.operation.event.event_type,
-                stream_id=r.operation.event.stream_id,
-                index_name=r.operation.target.index.name,
-                document_id=r.operation.target.id,
+                position=r.item.event.position,
+                event_type=r.item.event.event_type,
+                stream_id=r.item.event.stream_id,
+                index_name=r.item.target.index.name,
+                document_id=r.item.target.id,
                 error=r.error,
                 attempts=self._settings.max_attempts,
             )
@@ -235,59 +238,10 @@ class SyncWorker:
         ])
         self._metrics.parked.inc(len(refusals))
         for refusal in refusals:
-            log.error("parked event %s for %s/%s after %s attempts: %s", refusal.operation.event.position,
-                      refusal.operation.target.index.name, refusal.operation.target.id, self._settings.max_attempts,
+            log.error("parked event %s for %s/%s after %s attempts: %s", refusal.item.event.position,
+                      refusal.item.target.index.name, refusal.item.target.id, self._settings.max_attempts,
                       refusal.error)
 
-    async def retry_parked(self, ids: list[int] | None = None) -> list[tuple[DeadLetter, str | None]]:
-        """Index parked operations again (all, or those with `ids`). A success removes the dead
-        letter; a refusal keeps it with the new error. Returns each letter with its error or None."""
-        letters = await self._dead_letters.list(ids)
-        events = {event.position: event for event in await self._outbox.read_at([l.position for l in letters])}
-        outcomes = []
-        for letter in letters:
-            error = await self._index_again(events[letter.position], letter.index_name, letter.document_id)
-            if error is None:
-                await self._dead_letters.resolve(letter.id)
-            else:
-                await self._dead_letters.record_failure(letter.id, error)
-            outcomes.append((letter, error))
-        return outcomes
-
-    async def _index_again(self, event: StoredEvent, index_name: str, document_id: str) -> str | None:
-        targets = [t for t in project(event, self._settings.currency)
-                   if t.index.name == index_name and t.id == document_id]
-        refusals = await self._bulk([_Operation(event, target) for target in targets])
-        if refusals:
-            return refusals[0].error
-        await self._client.indices.refresh(index=",".join(t.index.alias(self._settings.index_prefix) for t in targets))
-        return None
-
-
-def _bulk_body(operations: Sequence[_Operation], prefix: str) -> list[dict[str, Any]]:
-    body: list[dict[str, Any]] = []
-    for operation in operations:
-        target = operation.target
-        body.append({"index": {"_index": target.index.alias(prefix), "_id": target.id, "version": target.version,
-                               "version_type": "external"}})
-        body.append(target.document)
-    return body
-
-
-def _describe(error: Any) -> str:
-    if isinstance(error, dict):
-        return f"{error.get('type')}: {error.get('reason')}"
-    return str(error)
-
-
-async def _with_retries(operation: Callable[[], Awaitable[None]]) -> None:
-    """Elasticsearch failures are retried with backoff until they succeed."""
-    async for attempt in AsyncRetrying(
-        wait=_BACKOFF, retry=retry_if_exception_type(_TRANSPORT_ERRORS), stop=stop_never, before_sleep=_log_retry,
-        reraise=True,
-    ):
-        with attempt:
-            await operation()
 
 
 def _log_restart(state: RetryCallState) -> None:
@@ -297,5 +251,5 @@ def _log_restart(state: RetryCallState) -> None:
 
 def _log_retry(state: RetryCallState) -> None:
     assert state.outcome is not None and state.next_action is not None
-    log.warning("indexing failed, retry %s in %.1fs: %r", state.attempt_number, state.next_action.sleep,
+    log.warning("indexing failed, retry %s in %.1fs: %s", state.attempt_number, state.next_action.sleep,
                 state.outcome.exception())

@@ -15,13 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from read_model.indices import CUSTOMERS, ORDERS, PRODUCTS, IndexDefinition, ensure_indices
 from server.bootstrap import Container
 from server.settings import Settings
-from sync.projections import customer_document, order_document, product_document
-from sync.worker import CONSUMER
-from write_model.customers import snapshot_with_stats
-from write_model.orders import snapshot as order_snapshot
-from write_model.products import snapshot
-from write_model.tables import CustomerRow, OrderRow, ProductRow
-from write_model.unit_of_work import UnitOfWork
+from sync.projections import project
+from write_model.snapshots import KINDS, open_snapshot
+from write_model.tables import ProductRow
 
 
 T = TypeVar("T")
@@ -60,7 +56,7 @@ async def run_storefront(settings: Settings, *args: str, timeout_s: float = 120)
 async def drain(container: Container) -> int:
     """Run the worker batch by batch until it has indexed everything committed so far."""
     await ensure_indices(container.elasticsearch, container.settings.index_prefix)
-    checkpoint = await container.outbox.checkpoint(CONSUMER)
+    checkpoint = await container.tracking.position()
     head = await container.outbox.head()
     while checkpoint < head:
         checkpoint = await container.worker.run_once(checkpoint)
@@ -89,19 +85,14 @@ async def stored_products(container: Container) -> dict[str, ProductRow]:
 
 
 async def expected_documents(container: Container) -> dict[str, dict[str, dict[str, Any]]]:
-    """What every index should hold according to the write model, by index name and id."""
+    """What every index should hold according to the write model's current state, by index name and id."""
     currency = container.settings.currency
     expected: dict[str, dict[str, dict[str, Any]]] = {PRODUCTS.name: {}, CUSTOMERS.name: {}, ORDERS.name: {}}
-    for product in await _rows(container, ProductRow):
-        expected[PRODUCTS.name][product.id] = product_document(snapshot(product), currency)
-    customers = await _rows(container, CustomerRow)
-    async with UnitOfWork(container.database.reader) as uow:
-        for customer in customers:
-            state = await snapshot_with_stats(uow, customer)
-            expected[CUSTOMERS.name][customer.id] = customer_document(state, currency)
-    names = {customer.id: customer.name for customer in customers}
-    for order in await _rows(container, OrderRow):
-        expected[ORDERS.name][order.id] = order_document(order_snapshot(order, names[order.customer_id]), currency)
+    async with open_snapshot(container.database) as snapshot:
+        for kind in KINDS:
+            async for states in snapshot.states(kind, 1000):
+                for document in [document for state in states for document in project(state, currency)]:
+                    expected[document.index.name][document.id] = document.document
     return expected
 
 

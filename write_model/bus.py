@@ -6,11 +6,12 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from write_model import customers, orders, products
 from write_model.commands import (
@@ -24,9 +25,8 @@ from write_model.commands import (
     ShipOrder,
     UpdateProduct,
 )
-from write_model.errors import FieldProblem, Rejection, ValidationFailed
+from write_model.errors import FieldProblem, Rejection, ValidationFailed, WriteModelUnavailable
 from write_model.results import Accepted
-from write_model.tables import IdempotencyRow
 from write_model.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 Handler = Callable[[Any, UnitOfWork], Awaitable[Accepted]]
@@ -44,6 +44,13 @@ HANDLERS: dict[type[Command], Handler] = {
 }
 
 MAX_IDEMPOTENCY_KEY = 200
+
+log = logging.getLogger(__name__)
+
+
+class UnresolvedConflict(RuntimeError):
+    """A command broke a uniqueness constraint again on its retry: no concurrent writer
+    explains that, so it is a bug (the API reports INTERNAL)."""
 
 
 class CommandBus:
@@ -68,18 +75,35 @@ class CommandBus:
 
     async def _dispatch(self, command: Command) -> Accepted | Rejection:
         try:
-            result = await self._run_once(command)
-        except IntegrityError:
-            # A concurrent writer won a uniqueness race (same SKU or idempotency key, on a
-            # database that does not serialize writers): run again to see its result.
-            result = await self._run_once(command)
-        except Rejection as rejection:
+            result = await self._run(command)
+        except Rejection as rejection:  # from either run: the retry's rejection is the answer
             return rejection
         for listener in self._listeners:
             listener(result.position)
         return result
 
+    async def _run(self, command: Command) -> Accepted:
+        try:
+            return await self._run_once(command)
+        except IntegrityError:
+            # A concurrent writer won a uniqueness race (same SKU or idempotency key, on a
+            # database that does not serialize writers): run again to see its result.
+            pass
+        try:
+            return await self._run_once(command)
+        except IntegrityError as error:
+            log.error("%s broke a uniqueness constraint again on its retry: %s", type(command).__name__, error.orig)
+            raise UnresolvedConflict(f"{type(command).__name__} conflicted twice: {error.orig}") from error
+
     async def _run_once(self, command: Command) -> Accepted:
+        try:
+            return await self._run_in_unit_of_work(command)
+        except (OperationalError, InterfaceError, OSError) as error:
+            # The database is away, locked past its timeout, or its file cannot be opened.
+            log.warning("%s could not reach the write model: %s", type(command).__name__, error)
+            raise WriteModelUnavailable("The write model does not answer; try again shortly.") from error
+
+    async def _run_in_unit_of_work(self, command: Command) -> Accepted:
         handler = self._handlers[type(command)]
         async with self._uow_factory() as uow:
             key = command.idempotency_key
@@ -89,7 +113,7 @@ class CommandBus:
             earlier = await _earlier_result(uow, key, fingerprint)
             if earlier is not None:
                 return earlier
-            uow.remember_result(key, type(command).__name__, fingerprint)
+            uow.remember_result_under(key, fingerprint)
             return await handler(command, uow)
 
 
@@ -99,15 +123,15 @@ async def _earlier_result(uow: UnitOfWork, key: str, fingerprint: str) -> Accept
             "The idempotency key is invalid.",
             [FieldProblem("idempotencyKey", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")],
         )
-    row = await uow.session.get(IdempotencyRow, key)
-    if row is None:
+    record = await uow.idempotency_keys.get(key)
+    if record is None:
         return None
-    if row.fingerprint != fingerprint:
+    if record.fingerprint != fingerprint:
         raise ValidationFailed(
             "The idempotency key was already used with a different input.",
             [FieldProblem("idempotencyKey", "already used with a different input")],
         )
-    return Accepted(**row.result)
+    return record.result
 
 
 def _fingerprint(command: Command) -> str:

@@ -1,4 +1,5 @@
-"""Bookkeeping of outbox consumers: who may run (leases) and what they gave up on (dead letters)."""
+"""Bookkeeping of outbox consumers: how far they got (tracking), who may run (leases) and what
+they gave up on (dead letters)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from write_model.database import Database
-from write_model.tables import ConsumerLeaseRow, DeadLetterRow, as_utc, utc_now
+from write_model.tables import ConsumerCheckpointRow, ConsumerLeaseRow, DeadLetterRow, as_utc, utc_now
 
 
 class Lease:
@@ -90,6 +91,54 @@ class Lease:
         async with AsyncSession(self._database.reader) as session:
             row = await session.get(ConsumerLeaseRow, self._consumer)
             return (row.owner, as_utc(row.expires_at)) if row else None
+
+
+class Tracking:
+    """One consumer of the outbox, by name: the position up to which it has handled every event,
+    and the leases under which one process at a time moves that position on (in the spirit of
+    pyeventsourcing's `Tracking`, a name and a position, rather than a name passed by hand)."""
+
+    def __init__(self, database: Database, consumer: str) -> None:
+        self._database = database
+        self.consumer = consumer
+
+    async def position(self) -> int:
+        """The durable checkpoint (0 before the consumer saved one)."""
+        async with AsyncSession(self._database.reader) as session:
+            row = await session.get(ConsumerCheckpointRow, self.consumer)
+            return row.position if row else 0
+
+    async def record(self, position: int) -> None:
+        """Move the checkpoint forward; never back, so a worker that lost its lease mid-batch
+        cannot undo a newer worker's progress."""
+        async with AsyncSession(self._database.writer) as session:
+            row = await session.get(ConsumerCheckpointRow, self.consumer)
+            if row is None:
+                row = ConsumerCheckpointRow(name=self.consumer, position=position, updated_at=utc_now())
+            elif row.position >= position:
+                return
+            row.position = position
+            row.updated_at = utc_now()
+            session.add(row)
+            await session.commit()
+
+    async def rewind(self, position: int = 0) -> None:
+        """Replay from `position` (operators and tests): documents never go backwards on replay."""
+        async with AsyncSession(self._database.writer) as session:
+            row = await session.get(ConsumerCheckpointRow, self.consumer)
+            if row is not None:
+                row.position = position
+                row.updated_at = utc_now()
+                session.add(row)
+                await session.commit()
+
+    def lease(self, owner: str, ttl: timedelta) -> Lease:
+        """The lease on this consumer, as `owner` would hold it."""
+        return Lease(self._database, self.consumer, owner, ttl)
+
+    def dead_letters(self) -> DeadLetters:
+        """What this consumer parked."""
+        return DeadLetters(self._database, self.consumer)
 
 
 @dataclass(frozen=True)

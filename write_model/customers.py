@@ -12,7 +12,7 @@ from write_model.errors import Duplicate
 from write_model.results import Accepted
 from write_model.tables import CustomerRow, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
-from write_model.validation import Checks, from_minor_units
+from write_model.validation import Checks
 
 MAX_EMAIL = 254
 MAX_NAME = 200
@@ -27,17 +27,20 @@ async def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accep
         checks.fail("email", "must be an email address")
     checks.text("name", command.name, max_length=MAX_NAME)
     checks.raise_if_any()
-    if await uow.customer_by_email(email.lower()) is not None:
+    if await uow.customers.by_email_key(email.lower()) is not None:
         raise Duplicate(f"A customer with email {email!r} is already registered.", "email")
     now = utc_now()
     customer = CustomerRow(
         id=str(uuid.uuid4()), email=email, email_key=email.lower(), name=command.name.strip(), version=1,
         created_at=now, updated_at=now,
     )
-    uow.session.add(customer)
+    uow.customers.add(customer)
     payload = snapshot(customer, order_count=0, total_spent_minor=0)
-    uow.record(events.NewEvent(events.CUSTOMER, customer.id, customer.version, events.CUSTOMER_REGISTERED, payload))
-    return await uow.commit(customer.id, customer.version)
+    uow.outbox.record(
+        events.NewEvent(events.CUSTOMER, customer.id, customer.version, events.CUSTOMER_REGISTERED, payload)
+    )
+    position = await uow.commit()
+    return Accepted(customer.id, customer.version, position)
 
 
 def snapshot(customer: CustomerRow, *, order_count: int, total_spent_minor: int) -> dict[str, Any]:
@@ -48,12 +51,12 @@ def snapshot(customer: CustomerRow, *, order_count: int, total_spent_minor: int)
         "name": customer.name,
         "version": customer.version,
         "orderCount": order_count,
-        "totalSpent": from_minor_units(total_spent_minor),
+        "totalSpentMinor": total_spent_minor,
         "createdAt": as_utc(customer.created_at).isoformat(),
         "updatedAt": as_utc(customer.updated_at).isoformat(),
     }
 
 
 async def snapshot_with_stats(uow: UnitOfWork, customer: CustomerRow) -> dict[str, Any]:
-    count, total_minor = await uow.order_stats(customer.id)
-    return snapshot(customer, order_count=count, total_spent_minor=total_minor)
+    stats = await uow.orders.stats(customer.id)
+    return snapshot(customer, order_count=stats.count, total_spent_minor=stats.total_minor)

@@ -12,6 +12,11 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class WriteModelUnavailable(Exception):
+    """The database did not answer or could not be opened; the command may not have run.
+    Not a rejection: the caller did nothing wrong and may try again."""
+
+
 class Rejection(Exception):
     """A command that broke a business rule; nothing was written."""
 

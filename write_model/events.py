@@ -33,6 +33,7 @@ class NewEvent:
 
     `payload` carries the aggregate's full state after the change (a state-carrying event),
     so a projection can rebuild a document from any single event and replays stay simple.
+    Amounts are whole minor units (`write_model.money`); see `upcasting` for older payloads.
     """
 
     stream_type: str

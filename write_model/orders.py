@@ -18,11 +18,12 @@ from write_model.errors import (
     check_version,
     found,
 )
+from write_model.money import money_text, to_minor_units
 from write_model.products import ACTIVE, MAX_REASON, record_change
 from write_model.results import Accepted
 from write_model.tables import OrderRow, ProductRow, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
-from write_model.validation import Checks, money_text, to_minor_units
+from write_model.validation import Checks
 
 PLACED = "PLACED"
 CANCELLED = "CANCELLED"
@@ -35,7 +36,7 @@ async def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
     if command.actor is not None and command.actor != command.customer_id:
         raise NotPermitted("A customer may place orders only for themselves.")
     _check_lines(command)
-    customer = found("customer", command.customer_id, await uow.customer(command.customer_id))
+    customer = found("customer", command.customer_id, await uow.customers.get(command.customer_id))
     products = [await _orderable(uow, index, line.product_id, line.quantity) for index, line in
                 enumerate(command.lines)]
     order_id = str(uuid.uuid4())
@@ -50,7 +51,7 @@ async def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
         id=order_id, customer_id=customer.id, status=PLACED, lines=lines, total=total,
         total_minor=to_minor_units(total), version=1, placed_at=now, updated_at=now,
     )
-    uow.session.add(order)
+    uow.orders.add(order)
     return await _commit(uow, order, events.ORDER_PLACED)
 
 
@@ -60,7 +61,7 @@ async def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Accepted:
     checks.raise_if_any()
     order = await _placed_order(uow, command.id, command.expected_version, "cancelled", command.actor)
     for line in order.lines:
-        product = found("product", line["productId"], await uow.product(line["productId"]))
+        product = found("product", line["productId"], await uow.products.get(line["productId"]))
         product.stock += line["quantity"]
         record_change(uow, product, events.STOCK_RELEASED, reason=f"order {order.id} cancelled")
     order.status = CANCELLED
@@ -87,7 +88,7 @@ def _check_lines(command: PlaceOrder) -> None:
 
 
 async def _orderable(uow: UnitOfWork, index: int, product_id: str, quantity: int) -> ProductRow:
-    product = found("product", product_id, await uow.product(product_id))
+    product = found("product", product_id, await uow.products.get(product_id))
     if product.status != ACTIVE:
         raise ValidationFailed(
             "An ordered product is not for sale.",
@@ -99,6 +100,18 @@ async def _orderable(uow: UnitOfWork, index: int, product_id: str, quantity: int
             product.stock,
         )
     return product
+
+
+def line_payload(line: dict[str, Any]) -> dict[str, Any]:
+    """An order line as the table keeps it (decimal text) in the shape events carry (minor units)."""
+    return {
+        "productId": line["productId"],
+        "sku": line["sku"],
+        "name": line["name"],
+        "quantity": line["quantity"],
+        "unitPriceMinor": to_minor_units(line["unitPrice"]),
+        "lineTotalMinor": to_minor_units(line["lineTotal"]),
+    }
 
 
 def _line_snapshot(product: ProductRow, quantity: int) -> dict[str, Any]:
@@ -115,7 +128,7 @@ def _line_snapshot(product: ProductRow, quantity: int) -> dict[str, Any]:
 async def _placed_order(
     uow: UnitOfWork, order_id: str, expected_version: int | None, verb: str, actor: str | None = None
 ) -> OrderRow:
-    order = await uow.order(order_id)
+    order = await uow.orders.get(order_id)
     if actor is not None and order is not None and order.customer_id != actor:
         order = None  # another customer's order looks like no order at all
     order = found("order", order_id, order)
@@ -126,25 +139,27 @@ async def _placed_order(
 
 
 async def _commit(uow: UnitOfWork, order: OrderRow, event_type: str, reason: str | None = None) -> Accepted:
-    customer = found("customer", order.customer_id, await uow.customer(order.customer_id))
+    customer = found("customer", order.customer_id, await uow.customers.get(order.customer_id))
     if event_type != events.ORDER_PLACED:
         order.version += 1
         order.updated_at = utc_now()
     payload = {**snapshot(order, customer.name), "customer": await snapshot_with_stats(uow, customer)}
     if reason is not None:
         payload["reason"] = reason
-    uow.record(events.NewEvent(events.ORDER, order.id, order.version, event_type, payload))
-    return await uow.commit(order.id, order.version)
+    uow.outbox.record(events.NewEvent(events.ORDER, order.id, order.version, event_type, payload))
+    position = await uow.commit()
+    return Accepted(order.id, order.version, position)
 
 
 def snapshot(order: OrderRow, customer_name: str) -> dict[str, Any]:
+    """The order as an event payload (amounts in minor units)."""
     return {
         "id": order.id,
         "customerId": order.customer_id,
         "customerName": customer_name,
         "status": order.status,
-        "lines": list(order.lines),
-        "total": order.total,
+        "lines": [line_payload(line) for line in order.lines],
+        "totalMinor": order.total_minor,
         "version": order.version,
         "placedAt": as_utc(order.placed_at).isoformat(),
         "updatedAt": as_utc(order.updated_at).isoformat(),

@@ -1,4 +1,4 @@
-"""Reading the outbox in position order, and consumers' durable checkpoints."""
+"""Reading the outbox in position order (consumers track how far they got in `consumers.Tracking`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from write_model.database import Database
 from write_model.events import StoredEvent
-from write_model.tables import ConsumerCheckpointRow, OutboxHeadRow, OutboxRow, as_utc, utc_now
+from write_model.tables import OutboxHeadRow, OutboxRow, as_utc
+from write_model.upcasting import upcast
 
 
 class Outbox:
@@ -27,35 +28,6 @@ class Outbox:
             )
             return [_stored(row) for row in rows]
 
-    async def checkpoint(self, consumer: str) -> int:
-        async with AsyncSession(self._database.reader) as session:
-            row = await session.get(ConsumerCheckpointRow, consumer)
-            return row.position if row else 0
-
-    async def save_checkpoint(self, consumer: str, position: int) -> None:
-        """Move the checkpoint forward; never back, so a worker that lost its lease mid-batch
-        cannot undo a newer worker's progress."""
-        async with AsyncSession(self._database.writer) as session:
-            row = await session.get(ConsumerCheckpointRow, consumer)
-            if row is None:
-                row = ConsumerCheckpointRow(name=consumer, position=position, updated_at=utc_now())
-            elif row.position >= position:
-                return
-            row.position = position
-            row.updated_at = utc_now()
-            session.add(row)
-            await session.commit()
-
-    async def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
-        """Replay from `position` (operators and tests): documents never go backwards on replay."""
-        async with AsyncSession(self._database.writer) as session:
-            row = await session.get(ConsumerCheckpointRow, consumer)
-            if row is not None:
-                row.position = position
-                row.updated_at = utc_now()
-                session.add(row)
-                await session.commit()
-
     async def read_at(self, positions: list[int]) -> list[StoredEvent]:
         async with AsyncSession(self._database.reader) as session:
             rows = await session.exec(
@@ -72,6 +44,6 @@ def _stored(row: OutboxRow) -> StoredEvent:
         stream_id=row.stream_id,
         stream_version=row.stream_version,
         event_type=row.event_type,
-        payload=row.payload,
+        payload=upcast(row.stream_type, row.payload),
         occurred_at=as_utc(row.occurred_at),
     )

@@ -8,10 +8,11 @@ from typing import Any
 from write_model import events
 from write_model.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
 from write_model.errors import Duplicate, FieldProblem, InvalidState, ValidationFailed, check_version, found
+from write_model.money import money_text, to_minor_units
 from write_model.results import Accepted
 from write_model.tables import ProductRow, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
-from write_model.validation import Checks, money_text
+from write_model.validation import Checks
 
 ACTIVE = "ACTIVE"
 DISCONTINUED = "DISCONTINUED"
@@ -33,7 +34,7 @@ async def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
     checks.quantity("initialStock", command.initial_stock, minimum=0)
     checks.raise_if_any()
     sku = command.sku.strip()
-    if await uow.product_by_sku(sku) is not None:
+    if await uow.products.by_sku(sku) is not None:
         raise Duplicate(f"A product with SKU {sku!r} already exists.", "sku")
     now = utc_now()
     product = ProductRow(
@@ -50,7 +51,7 @@ async def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
         created_at=now,
         updated_at=now,
     )
-    uow.session.add(product)
+    uow.products.add(product)
     return await _commit(uow, product, events.PRODUCT_CREATED)
 
 
@@ -100,7 +101,7 @@ async def discontinue_product(command: DiscontinueProduct, uow: UnitOfWork) -> A
 
 
 def snapshot(product: ProductRow) -> dict[str, Any]:
-    """The product's full state as a JSON-safe event payload."""
+    """The product's full state as a JSON-safe event payload (amounts in minor units)."""
     return {
         "id": product.id,
         "sku": product.sku,
@@ -108,7 +109,7 @@ def snapshot(product: ProductRow) -> dict[str, Any]:
         "description": product.description,
         "category": product.category,
         "tags": list(product.tags),
-        "price": product.price,
+        "priceMinor": to_minor_units(product.price),
         "stock": product.stock,
         "status": product.status,
         "version": product.version,
@@ -132,7 +133,7 @@ def _clean_tags(tags: tuple[str, ...]) -> list[str]:
 
 
 async def _load(uow: UnitOfWork, product_id: str, expected_version: int | None) -> ProductRow:
-    product = found("product", product_id, await uow.product(product_id))
+    product = found("product", product_id, await uow.products.get(product_id))
     check_version("product", expected_version, product.version)
     return product
 
@@ -146,9 +147,10 @@ def record_change(uow: UnitOfWork, product: ProductRow, event_type: str, reason:
     payload = snapshot(product)
     if reason is not None:
         payload["reason"] = reason
-    uow.record(events.NewEvent(events.PRODUCT, product.id, product.version, event_type, payload))
+    uow.outbox.record(events.NewEvent(events.PRODUCT, product.id, product.version, event_type, payload))
 
 
 async def _commit(uow: UnitOfWork, product: ProductRow, event_type: str, reason: str | None = None) -> Accepted:
     record_change(uow, product, event_type, reason)
-    return await uow.commit(product.id, product.version)
+    position = await uow.commit()
+    return Accepted(product.id, product.version, position)

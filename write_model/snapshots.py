@@ -1,10 +1,12 @@
 """The current state of every aggregate, read in one consistent transaction (for rebuilding
-read indices). States have the shape of the event payloads that carry them."""
+read indices). Each state comes as a record shaped like the event that would carry it, so the
+sync projection turns it into the same document as the events do."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import func
@@ -12,12 +14,24 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from write_model import customers, orders, products
+from write_model import customers, events, orders, products
 from write_model.database import Database
 from write_model.tables import CustomerRow, OrderRow, OutboxHeadRow, ProductRow
 
 Row = TypeVar("Row", ProductRow, CustomerRow, OrderRow)
 KINDS = ("products", "customers", "orders")
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """An aggregate's state as of a snapshot at `position`: like a stored event whose payload
+    carries that state (the fields a projection reads), without being an event of the log."""
+
+    position: int
+    stream_type: str
+    stream_id: str
+    stream_version: int
+    payload: dict[str, Any]
 
 
 class Snapshot:
@@ -32,18 +46,21 @@ class Snapshot:
         result = await self._session.exec(select(func.count()).select_from(table))
         return result.one()
 
-    async def states(self, kind: str, batch_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    async def states(self, kind: str, batch_size: int) -> AsyncIterator[list[StateRecord]]:
         if kind == "products":
             async for product_rows in self._rows(ProductRow, batch_size):
-                yield [products.snapshot(row) for row in product_rows]
+                yield self._records(events.PRODUCT, [products.snapshot(row) for row in product_rows])
         elif kind == "customers":
             async for customer_rows in self._rows(CustomerRow, batch_size):
-                yield await self._customer_states(customer_rows)
+                yield self._records(events.CUSTOMER, await self._customer_states(customer_rows))
         elif kind == "orders":
             async for order_rows in self._rows(OrderRow, batch_size):
-                yield await self._order_states(order_rows)
+                yield self._records(events.ORDER, await self._order_states(order_rows))
         else:
             raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+
+    def _records(self, stream_type: str, states: list[dict[str, Any]]) -> list[StateRecord]:
+        return [StateRecord(self.position, stream_type, state["id"], state["version"], state) for state in states]
 
     async def _rows(self, table: type[Row], batch_size: int) -> AsyncIterator[list[Row]]:
         """Keyset pages by id inside the one transaction, so memory stays bounded."""

@@ -101,7 +101,7 @@ class IdempotencyRow(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
 
     key: str = Field(primary_key=True)
-    command: str
+    # Hash of the command's type and input: the same key with another input is refused.
     fingerprint: str
     result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = _timestamp()

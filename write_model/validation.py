@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from write_model.errors import FieldProblem, ValidationFailed
+from write_model.money import MONEY_DECIMALS
 
 MAX_MONEY = Decimal("1000000000")
-MONEY_DECIMALS = 2
 MAX_QUANTITY = 1_000_000_000
 
 
@@ -57,15 +57,3 @@ class Checks:
         if self.problems:
             raise ValidationFailed("The input is invalid.", list(self.problems))
 
-
-def money_text(value: Decimal) -> str:
-    """Canonical text of an amount, e.g. Decimal('5') -> '5.00'."""
-    return str(value.quantize(Decimal(1).scaleb(-MONEY_DECIMALS)))
-
-
-def to_minor_units(amount: str) -> int:
-    return int(Decimal(amount).scaleb(MONEY_DECIMALS))
-
-
-def from_minor_units(minor: int) -> str:
-    return money_text(Decimal(minor).scaleb(-MONEY_DECIMALS))

@@ -15,6 +15,7 @@ from read_model.indices import PRODUCTS, ensure_indices
 from sync.projections import product_document
 from write_model import events
 from write_model.database import Database
+from write_model.money import to_minor_units
 from write_model.tables import OutboxHeadRow, OutboxRow
 
 CURRENCY = "USD"
@@ -54,7 +55,7 @@ def product_state(n: int, rng: random.Random) -> dict[str, Any]:
     return {
         "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "sku": given["sku"], "name": given["name"], "description": given["description"],
-        "category": given["category"], "tags": given["tags"], "price": given["price"],
+        "category": given["category"], "tags": given["tags"], "priceMinor": to_minor_units(given["price"]),
         "stock": given["initialStock"], "status": "ACTIVE", "version": 1,
         "createdAt": created, "updatedAt": created,
     }

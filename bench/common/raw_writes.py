@@ -15,6 +15,7 @@ from bench.common.catalog import product_state
 from bench.common.measure import Throughput, closed_loop
 from write_model import events
 from write_model.database import Database, create_schema, open_database
+from write_model.money import from_minor_units
 from write_model.tables import OutboxHeadRow, OutboxRow, ProductRow
 
 
@@ -35,7 +36,7 @@ async def _insert(database: Database, state: dict[str, Any]) -> None:
     async with database.writer.begin() as connection:  # BEGIN IMMEDIATE, as for every command
         await connection.execute(insert(ProductRow).values(
             id=state["id"], sku=state["sku"], name=state["name"], description=state["description"],
-            category=state["category"], tags=state["tags"], price=state["price"], stock=state["stock"],
+            category=state["category"], tags=state["tags"], price=from_minor_units(state["priceMinor"]), stock=state["stock"],
             status=state["status"], version=1, created_at=now, updated_at=now,
         ))
         position = col(OutboxHeadRow.position)

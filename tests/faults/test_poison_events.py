@@ -14,7 +14,6 @@ from read_model.indices import PRODUCT_MAPPING, PRODUCTS, IndexDefinition, creat
 from schema.build import build_schema
 from server.bootstrap import Container
 from server.settings import Settings
-from sync.worker import CONSUMER
 from tests.e2e.operations import SEARCH_PRODUCTS, SYNC_STATUS
 from tests.support import assert_read_model_matches_write_model, drain, indexed, run_storefront
 from write_model.commands import AdjustStock, Command, CreateProduct, UpdateProduct
@@ -93,7 +92,7 @@ async def test_a_poison_event_is_parked_the_stream_continues_and_retry_succeeds_
 
     head = await _drain(container)
 
-    assert head == await container.outbox.head() == await container.outbox.checkpoint(CONSUMER)
+    assert head == await container.outbox.head() == await container.tracking.position()
     letters = await container.dead_letters.list()
     assert [(letter.position, letter.document_id, letter.event_type) for letter in letters] == [
         (teapot.position, teapot.id, PRODUCT_CREATED),

@@ -13,10 +13,8 @@ from pathlib import Path
 
 from server.bootstrap import Container
 from server.settings import Settings
-from sync.worker import CONSUMER
 from tests.faults.workload import Workload
 from tests.support import STOREFRONT, assert_read_model_matches_write_model, environment
-from write_model.consumers import Lease
 
 CATCH_UP_TIMEOUT_S = 120
 
@@ -32,7 +30,7 @@ async def _start_worker(settings: Settings, log: Path, **extra: str) -> Process:
 
 async def _wait_for_progress(container: Container, beyond: int, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
-    while (checkpoint := await container.outbox.checkpoint(CONSUMER)) <= beyond:
+    while (checkpoint := await container.tracking.position()) <= beyond:
         assert time.monotonic() < deadline, f"no progress beyond {beyond} within {timeout_s}s"
         await asyncio.sleep(0.02)
     return checkpoint
@@ -40,7 +38,7 @@ async def _wait_for_progress(container: Container, beyond: int, timeout_s: float
 
 async def _caught_up(container: Container) -> None:
     head = await container.outbox.head()
-    if await container.outbox.checkpoint(CONSUMER) < head:
+    if await container.tracking.position() < head:
         await _wait_for_progress(container, head - 1, CATCH_UP_TIMEOUT_S)
 
 
@@ -104,7 +102,7 @@ async def test_two_workers_share_the_work_and_the_survivor_takes_over(
     logs = {"STOREFRONT_LOG_LEVEL": "DEBUG", "STOREFRONT_LOG_FORMAT": "json"}
     workers = {await _start_worker(settings, tmp_path / f"worker-{n}.log", **logs): tmp_path / f"worker-{n}.log"
                for n in range(2)}
-    observer = Lease(container.database, CONSUMER, "observer", timedelta(seconds=1))
+    observer = container.tracking.lease("observer", timedelta(seconds=1))
     workload = Workload(container, seed=2)
     try:
         await workload.run(300, pause_s=0.002)
@@ -117,7 +115,7 @@ async def test_two_workers_share_the_work_and_the_survivor_takes_over(
         await asyncio.sleep(0.3)
         await _kill(active)  # mid-stream
         killed_at = time.monotonic()
-        await _wait_for_progress(container, await container.outbox.checkpoint(CONSUMER), 10)
+        await _wait_for_progress(container, await container.tracking.position(), 10)
         took_over_s = time.monotonic() - killed_at
         await asyncio.wait_for(writer, 60)
         await _caught_up(container)

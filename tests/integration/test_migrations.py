@@ -4,6 +4,8 @@ import asyncio
 import os
 import sqlite3
 from asyncio.subprocess import PIPE
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from alembic import command
@@ -13,7 +15,10 @@ from sqlalchemy import Connection
 
 from server.bootstrap import Container
 from tests.support import STOREFRONT
-from write_model.database import MIGRATIONS, create_schema
+from write_model.database import MIGRATIONS, create_schema, open_database
+from write_model.repositories import IdempotencyRecord
+from write_model.results import Accepted
+from write_model.unit_of_work import UnitOfWork
 
 
 def _config() -> Config:
@@ -24,6 +29,15 @@ def _config() -> Config:
 
 def _head() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def _upgrade_to(revision: str) -> Callable[[Connection], None]:
+    def upgrade(connection: Connection) -> None:
+        config = _config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    return upgrade
 
 
 def _check(connection: Connection) -> None:
@@ -50,3 +64,19 @@ async def test_migrating_again_and_from_concurrent_processes_is_harmless(contain
     with sqlite3.connect(fresh) as connection:
         assert connection.execute("SELECT count(*) FROM outbox_head").fetchone() == (1,)
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+
+
+async def test_idempotency_records_stored_with_a_command_name_still_answer(tmp_path: Path) -> None:
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    async with database.writer.connect() as connection:
+        await connection.run_sync(_upgrade_to("0004"))
+    with closing(sqlite3.connect(tmp_path / "old.db")) as old, old:
+        old.execute("INSERT INTO idempotency_keys (key, command, fingerprint, result, created_at) VALUES"
+                    " ('k-1', 'AdjustStock', 'f-1', '{\"id\": \"p-1\", \"version\": 2, \"position\": 7}',"
+                    " '2026-01-01 00:00:00')")
+
+    await create_schema(database)
+
+    async with UnitOfWork(database.writer) as uow:
+        assert await uow.idempotency_keys.get("k-1") == IdempotencyRecord("f-1", Accepted("p-1", 2, 7))
+    await database.dispose()

@@ -22,7 +22,6 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 from read_model.indices import ALL_INDICES, CUSTOMERS, ORDERS, PRODUCTS, ensure_indices
 from server.bootstrap import Container, build, migrate
 from server.settings import Settings
-from sync.worker import CONSUMER
 from tests.support import assert_read_model_matches_write_model, drain, indexed, stored_products
 from write_model.commands import (
     AdjustStock,
@@ -467,8 +466,8 @@ async def _read_model(container: Container) -> list[dict[str, dict[str, Any]]]:
 
 async def _assert_replay_changes_nothing(container: Container) -> None:
     before = await _read_model(container)
-    await container.outbox.reset_checkpoint(CONSUMER)
-    assert await container.outbox.checkpoint(CONSUMER) == 0  # or nothing would be replayed
+    await container.tracking.rewind()
+    assert await container.tracking.position() == 0  # or nothing would be replayed
     await drain(container)
     assert await _read_model(container) == before, "replaying every event changed the read model"
 

@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from write_model.errors import ValidationFailed
-from write_model.validation import Checks, money_text
+from write_model.money import money_text
+from write_model.validation import Checks
 
 
 @pytest.mark.parametrize(
