@@ -11,7 +11,7 @@ import strawberry
 from schema.auth import caller, require_customer_or_admin
 from schema.consistency import decode_position, encode_position
 from schema.context import Change, Context
-from schema.failures import Forbidden
+from schema.failures import Forbidden, ServiceUnavailable
 from schema.types import Order, Product
 
 Info = strawberry.Info[Context, None]
@@ -109,6 +109,6 @@ async def _changes(info: Info, matches: Callable[[Any], bool], after: str | None
             await asyncio.Event().wait()
 
     start = None if after is None else decode_position(after)
-    async with info.context.changes.subscribe(matches, start, drop_slow_subscriber) as stream:
+    async with info.context.changes.subscribe(matches, start, drop_slow_subscriber, ServiceUnavailable) as stream:
         async for change in stream:
             yield change

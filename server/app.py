@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,40 +19,35 @@ from server.graphql_view import GraphQLView
 from server.http_guards import BodyLimit, RequestId
 from server.http_metrics import HttpMetrics
 from server.settings import Settings
+from server.supervision import Supervisor
 
-log = logging.getLogger(__name__)
-
-SAMPLE_INTERVAL_S = 1.0
+# How long shutdown waits for the sync worker to finish its batch before cancelling it.
+WORKER_GRACE_S = 10.0
 
 
 def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
     container = build(settings, local_worker=run_worker)
+    supervisor = Supervisor(container.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await migrate(container)
         await prepare_read_model(container)
-        worker_task = asyncio.create_task(container.worker.run(), name="sync-worker") if run_worker else None
-        background = [
-            asyncio.create_task(_sample_forever(container), name="sync-monitor"),
-            asyncio.create_task(container.changes.run(), name="change-feed"),
-        ]
+        if run_worker:  # stopped, not cancelled, so that it finishes its batch
+            supervisor.start("sync-worker", container.worker.run, stop=container.worker.stop)
+        supervisor.start("sync-monitor", container.monitor.run)
+        supervisor.start("change-feed", container.changes.run)
         try:
             yield
         finally:
-            for task in background:
-                task.cancel()
-            if worker_task is not None:
-                container.worker.stop()
-                await _finish(worker_task)
-            await asyncio.gather(*background, return_exceptions=True)
+            await supervisor.stop(WORKER_GRACE_S)
             await container.close()
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        problems = await _readiness_problems(container)
+        problems = await _readiness_problems(container) + supervisor.problems()
         if problems:
             return JSONResponse({"status": "unavailable", "reasons": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
@@ -83,24 +76,6 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
     )
     app.state.container = container  # for operators' tooling and tests, not for request handling
     return app
-
-
-async def _sample_forever(container: Container) -> None:
-    """Keeps lag, positions and dead letters current for /metrics and readiness."""
-    while True:
-        try:
-            await container.monitor.sample()
-        except Exception:  # the database may be down; readiness reports that on its own
-            log.debug("sync monitor could not sample", exc_info=True)
-        await asyncio.sleep(SAMPLE_INTERVAL_S)
-
-
-async def _finish(task: asyncio.Task[None], grace_s: float = 10.0) -> None:
-    """Let the worker finish its batch; cancel it if that takes too long."""
-    try:
-        await asyncio.wait_for(task, grace_s)
-    except TimeoutError:
-        log.warning("sync worker did not stop within %ss; cancelled", grace_s)
 
 
 async def _readiness_problems(container: Container) -> list[str]:

@@ -6,6 +6,12 @@ the outbox and hands each to the matching subscribers with the indexed document.
 notification never arrives before the read model has the change, every process sees every
 change in position order, and a subscriber that was away resumes from its last position
 by replaying the outbox. No broker is needed: the outbox and the checkpoint are the truth.
+
+A failure (the database or Elasticsearch away) ends `run`; running it again (the server's
+supervisor does) resumes from the last published position, so no subscriber misses a change.
+Subscribers never wait long on a feed that is not running: a new one waits at most
+`unavailable_after_s` for it, and those already subscribed are cut off once it has been down
+that long; both get the caller's `unavailable` error, saying to subscribe again later.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from read_model.errors import InvalidCursor
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
+from sync.errors import SyncError
 from sync.positions import IndexedPosition
 from write_model import events
 from write_model.events import StoredEvent
@@ -31,6 +38,8 @@ log = logging.getLogger(__name__)
 
 NOTIFIED_STREAMS = (events.PRODUCT, events.ORDER)
 READ_BATCH = 500
+UNAVAILABLE = ("Change notifications are unavailable right now; subscribe again shortly, passing the last `position` "
+               "you received as `after`.")
 
 
 @dataclass(frozen=True)
@@ -47,25 +56,40 @@ Matcher = Callable[[Change], bool]
 
 
 OnOverflow = Callable[[], Awaitable[None]]
+# Builds the error a subscriber gets when the feed is not running, from a message for people.
+Unavailable = Callable[[str], Exception]
+
+
+class FeedUnavailable(SyncError):
+    """The change feed is not running (the default `Unavailable` error)."""
 
 
 class _Subscriber:
     def __init__(self, matches: Matcher, capacity: int) -> None:
         self.matches = matches
-        self._queue: asyncio.Queue[Change] = asyncio.Queue(capacity)
+        # None, queued after the buffered changes, wakes a waiting subscriber that was cut off.
+        self._queue: asyncio.Queue[Change | None] = asyncio.Queue(capacity + 1)
+        self._capacity = capacity
         self._overflowed = False
+        self.cut_off = False
 
     def offer(self, change: Change) -> None:
-        if self._overflowed or not self.matches(change):
+        if self._overflowed or self.cut_off or not self.matches(change):
             return
-        try:
-            self._queue.put_nowait(change)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self._capacity:
             # Dropping silently would break "every change, in order"; the subscriber goes instead.
             self._overflowed = True
+            return
+        self._queue.put_nowait(change)
+
+    def cut(self) -> None:
+        """End this subscriber's stream, after what it was already given: the feed is down."""
+        if not self.cut_off:
+            self.cut_off = True
+            self._queue.put_nowait(None)
 
     async def next(self) -> Change | None:
-        """The next change, or None once the subscriber has overflowed."""
+        """The next change, or None once the subscriber has overflowed or was cut off."""
         if self._overflowed:
             return None
         return await self._queue.get()
@@ -81,6 +105,7 @@ class ChangeFeed:
         registry: CollectorRegistry,
         buffer_size: int = 256,
         max_replay: int = 10_000,
+        unavailable_after_s: float = 5.0,
     ) -> None:
         self._outbox = outbox
         self._positions = positions
@@ -90,8 +115,11 @@ class ChangeFeed:
         # subscriber that keeps up drain in time: only one that stays behind overflows.
         self._publish_batch = max(1, min(READ_BATCH, buffer_size // 2))
         self._max_replay = max_replay
+        self._unavailable_after_s = unavailable_after_s
         self._subscribers: set[_Subscriber] = set()
         self._published: int | None = None
+        self._running = asyncio.Event()
+        self._cut_off_timer: asyncio.TimerHandle | None = None
         self._open = Gauge("storefront_subscriptions_open", "Subscriptions open in this process.", registry=registry)
         self._open.set_function(lambda: len(self._subscribers))
 
@@ -100,16 +128,41 @@ class ChangeFeed:
         return len(self._subscribers)
 
     async def run(self, poll_s: float = 1.0) -> None:
-        """Publish every change as it becomes searchable, until cancelled. A failure (database or
-        Elasticsearch away) is logged and retried from the last published position."""
-        published = self._published = await self._positions.current()
-        while True:
-            try:
+        """Publish every change as it becomes searchable, until cancelled or until a failure, which
+        it raises; run it again to resume from the last published position."""
+        try:
+            indexed = await self._positions.current()
+            if self._published is None:  # the first run; later ones must not skip what came meanwhile
+                self._published = indexed
+            published = self._published
+            self._running.set()
+            while True:
                 if await self._positions.wait_for(published + 1, poll_s):
                     published = await self._publish_up_to(published, await self._positions.current())
-            except Exception:
-                log.warning("change feed failed at position %s; retrying", published, exc_info=True)
-                await asyncio.sleep(poll_s)
+                self._recovered()
+        except Exception:
+            self._set_down()
+            raise
+        finally:
+            self._running.clear()
+
+    def _recovered(self) -> None:
+        """A round went through: the feed works again (not merely started, which a feed that fails
+        on each publish also does)."""
+        if self._cut_off_timer is not None:
+            self._cut_off_timer.cancel()
+            self._cut_off_timer = None
+
+    def _set_down(self) -> None:
+        if self._cut_off_timer is None:  # down since the first failure, not the latest
+            self._cut_off_timer = asyncio.get_running_loop().call_later(self._unavailable_after_s, self._cut_off)
+
+    def _cut_off(self) -> None:
+        self._cut_off_timer = None
+        log.warning("change feed down for %ss; cutting off %s subscribers", self._unavailable_after_s,
+                    len(self._subscribers))
+        for subscriber in self._subscribers:
+            subscriber.cut()
 
     async def _publish_up_to(self, published: int, indexed: int) -> int:
         while published < indexed:
@@ -124,21 +177,28 @@ class ChangeFeed:
 
     @asynccontextmanager
     async def subscribe(
-        self, matches: Matcher, after: int | None = None, on_overflow: OnOverflow | None = None
+        self, matches: Matcher, after: int | None = None, on_overflow: OnOverflow | None = None,
+        unavailable: Unavailable = FeedUnavailable,
     ) -> AsyncIterator[AsyncIterator[Change]]:
         """Changes that match, live; first those after position `after` when resuming. A subscriber
-        whose buffer overflows gets `on_overflow` called, and its stream ends."""
-        while self._published is None:  # the feed is starting
-            await asyncio.sleep(0.01)
+        whose buffer overflows gets `on_overflow` called, and its stream ends. While the feed is not
+        running (see the module's docstring) this raises, or the stream raises, `unavailable(...)`."""
+        try:
+            async with asyncio.timeout(self._unavailable_after_s):
+                await self._running.wait()
+        except TimeoutError:
+            raise unavailable(UNAVAILABLE) from None
+        assert self._published is not None  # set before the feed first runs
         subscriber = _Subscriber(matches, self._buffer_size)
         self._subscribers.add(subscriber)
         try:
-            yield self._stream(subscriber, after, self._published, on_overflow)
+            yield self._stream(subscriber, after, self._published, on_overflow, unavailable)
         finally:
             self._subscribers.discard(subscriber)
 
     async def _stream(
-        self, subscriber: _Subscriber, after: int | None, replay_to: int, on_overflow: OnOverflow | None
+        self, subscriber: _Subscriber, after: int | None, replay_to: int, on_overflow: OnOverflow | None,
+        unavailable: Unavailable,
     ) -> AsyncIterator[Change]:
         if after is not None and after < replay_to:
             if replay_to - after > self._max_replay:
@@ -154,6 +214,8 @@ class ChangeFeed:
         while (change := await subscriber.next()) is not None:
             if after is None or change.position > after:  # the feed may publish `after` itself just now
                 yield change
+        if subscriber.cut_off:
+            raise unavailable(UNAVAILABLE)
         log.warning("dropped a subscriber whose buffer of %s changes overflowed", self._buffer_size)
         if on_overflow is not None:
             await on_overflow()

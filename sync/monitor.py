@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from sync.metrics import SyncMetrics
-from write_model.consumers import DeadLetters
+from write_model.consumers import DeadLetters, Tracking
 from write_model.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 
 class SyncMonitor:
@@ -14,10 +18,10 @@ class SyncMonitor:
     that otherwise looks healthy, so readiness reports it after `stall_after_s`."""
 
     def __init__(
-        self, outbox: Outbox, consumer: str, dead_letters: DeadLetters, metrics: SyncMetrics, stall_after_s: float
+        self, outbox: Outbox, tracking: Tracking, dead_letters: DeadLetters, metrics: SyncMetrics, stall_after_s: float
     ) -> None:
         self._outbox = outbox
-        self._consumer = consumer
+        self._tracking = tracking
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._stall_after_s = stall_after_s
@@ -25,9 +29,18 @@ class SyncMonitor:
         self._progress_at = time.monotonic()
         self._lag = 0
 
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Sample every `interval_s`, for /metrics and readiness, until cancelled."""
+        while True:
+            try:
+                await self.sample()
+            except Exception:  # the database may be down; readiness reports that on its own
+                log.debug("sync monitor could not sample", exc_info=True)
+            await asyncio.sleep(interval_s)
+
     async def sample(self) -> None:
         head = await self._outbox.head()
-        indexed = await self._outbox.checkpoint(self._consumer)
+        indexed = await self._tracking.position()
         now = time.monotonic()
         if indexed != self._indexed or indexed >= head:
             self._indexed, self._progress_at = indexed, now
