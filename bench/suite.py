@@ -26,6 +26,7 @@ from bench import (
     b7_orders,
     b8_fanout,
     b9_startup,
+    b10_validation,
 )
 from bench.common.benchmark import Benchmark, describe
 from bench.common.context import Run
@@ -36,6 +37,7 @@ from bench.common.results import Outcome
 BENCHMARKS: list[Benchmark[Any]] = [
     b1_worker.BENCHMARK, b2_backlog.BENCHMARK, b3_lag.BENCHMARK, b4_search.BENCHMARK, b5_page.BENCHMARK,
     b6_create.BENCHMARK, b7_orders.BENCHMARK, b8_fanout.BENCHMARK, b9_startup.BENCHMARK,
+    b10_validation.BENCHMARK,
 ]
 # A benchmark that runs past this is stopped and reported as failed: load never runs unbounded.
 TIME_LIMIT_S = {"smoke": 120.0, "full": 300.0}

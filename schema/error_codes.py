@@ -7,10 +7,12 @@ import re
 from contextvars import ContextVar
 
 from graphql import GraphQLError
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import MaskErrors
 
 from read_model.errors import InvalidCursor, ReadModelUnavailable
 from schema.failures import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, SERVICE_UNAVAILABLE
+from write_model.errors import WriteModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,14 @@ class ErrorCodes(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if _TOO_MANY_TOKENS.match(error.message):
+        # Too many tokens, or validation gave up on a document too costly to check (graphql-core's
+        # field-merging budget, its error limit, fragments nested past its recursion guard).
+        if _TOO_MANY_TOKENS.match(error.message) or isinstance(error, ValidationAbortedError):
             return _with_code(error, error.message, QUERY_TOO_COMPLEX)
         if error.path is None or isinstance(original, InvalidCursor):
             message = _SUGGESTION.sub("", error.message) if self._hide_suggestions else error.message
             return _with_code(error, message, BAD_USER_INPUT)
-        if isinstance(original, ReadModelUnavailable):
+        if isinstance(original, (ReadModelUnavailable, WriteModelUnavailable)):
             return _with_code(error, str(original), SERVICE_UNAVAILABLE)
         reference = request_id.get()
         log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path)), reference,
