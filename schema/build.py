@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry import Schema
@@ -12,15 +13,17 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxTokensLimiter,
     SchemaExtension,
-    ValidationCache,
 )
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.error_codes import ErrorCodes
-from schema.limits import Limits, complexity_rule
+from schema.limits import Limits, bound_field_merging, complexity_rule
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
+from schema.validation_cache import PassedDocuments, ValidateOnce
 
 
 DOCUMENT_CACHE_SIZE = 512
@@ -42,17 +45,33 @@ class _Schema(Schema):
         """Errors are the caller's or are logged by ErrorCodes with their cause; logging each
         again with a traceback here would bury the unexpected ones."""
 
+    async def execute(
+        self, query: str | None, variable_values: dict[str, Any] | None = None, context_value: Any | None = None,
+        root_value: Any | None = None, operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """One call, one result: a subscription needs `subscribe` or `stream` (WebSocket, HTTP
+        multipart, SSE), so it is refused (InvalidOperationTypeError) instead of run as a query."""
+        allowed = set(DEFAULT_ALLOWED_OPERATION_TYPES if allowed_operation_types is None else allowed_operation_types)
+        return await super().execute(query, variable_values, context_value, root_value, operation_name,
+                                     allowed - {OperationType.SUBSCRIPTION}, operation_extensions)
+
 
 def build_schema(protection: Protection = Protection()) -> Schema:
+    bound_field_merging()
+    # The complexity rule measures the document as validation enters it and aborts the
+    # validation on an excess, before the standard rules walk what it would expand to.
     rule = complexity_rule(protection.limits)
+    passed = PassedDocuments(DOCUMENT_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(protection.max_tokens),
         lambda: AddValidationRules([rule]),
         lambda: ErrorCodes(hide_suggestions=not protection.introspection),
-        # Clients send the same few documents again and again: validate each once (every rule
-        # here, the complexity one too, depends on the document alone). strawberry's ParserCache
-        # is left out: a syntax error raised in its hook escapes ErrorCodes and loses its code.
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        # Every rule here, the complexity one too, depends on the document alone. strawberry's
+        # ParserCache is left out: a syntax error raised in its hook escapes ErrorCodes and loses
+        # its code.
+        lambda: ValidateOnce(passed),
     ]
     if not protection.introspection:
         extensions.append(DisableIntrospection)

@@ -69,10 +69,11 @@ async def test_a_long_string_in_a_small_body_is_a_field_error(api: Api, containe
         ("invalid UTF-8", b'{"query": "{ products { totalCount } }\xff\xfe"}', "application/json", 400),
         ("deeply nested JSON", '{"query": "{ products { totalCount } }", "variables": ' + "[" * 20_000
          + "]" * 20_000 + "}", "application/json", 400),
-        ("plain text", "{ products { totalCount } }", "text/plain", 400),
-        ("form post (CSRF)", "query=%7B+products+%7B+totalCount+%7D+%7D", "application/x-www-form-urlencoded", 400),
+        # An unsupported Content-Type is 415 (GraphQL-over-HTTP draft), for every Accept.
+        ("plain text", "{ products { totalCount } }", "text/plain", 415),
+        ("form post (CSRF)", "query=%7B+products+%7B+totalCount+%7D+%7D", "application/x-www-form-urlencoded", 415),
         ("multipart (CSRF)", "--b\r\ncontent-disposition: form-data; name=\"operations\"\r\n\r\n{}\r\n--b--\r\n",
-         "multipart/form-data; boundary=b", 400),
+         "multipart/form-data; boundary=b", 415),
         ("batch", json.dumps([{"query": "{ products { totalCount } }"}] * 3), "application/json", 400),
     ],
 )

@@ -1,0 +1,150 @@
+"""Subscriptions over plain HTTP, for clients without a WebSocket: Apollo Client's multipart
+protocol (a Node.js client from tests/node) and GraphQL over SSE, with auth and clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from server.bootstrap import Container
+from server.settings import Settings
+from tests.conftest import Api, running_server
+from tests.e2e.operations import ADJUST_STOCK, CREATE_PRODUCT
+from tests.e2e.test_subscriptions import ORDER_CHANGED, PRODUCT_CHANGED
+from tests.security.conftest import SECRET, token
+
+APOLLO_CLIENT = Path(__file__).resolve().parents[1] / "node" / "subscribe_multipart.mjs"
+MULTIPART = 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,application/json'
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[tuple[Api, Container]]:
+    async with running_server(settings) as (url, app), httpx.AsyncClient(base_url=url, timeout=60) as client:
+        yield Api(client), app.state.container
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def _create(api: Api, sku: str) -> dict[str, Any]:
+    variables = {"input": {"sku": sku, "name": f"Item {sku}", "category": "c", "price": "2.50", "initialStock": 5}}
+    created: dict[str, Any] = (await api(CREATE_PRODUCT, variables))["createProduct"]
+    return created
+
+
+async def _adjust(api: Api, product_id: str, delta: int) -> dict[str, Any]:
+    adjusted: dict[str, Any] = (await api(ADJUST_STOCK, {"input": {"productId": product_id, "delta": delta}}))[
+        "adjustStock"]
+    return adjusted
+
+
+async def test_apollo_client_gets_three_notifications_over_multipart_http(
+    served: tuple[Api, Container],
+) -> None:
+    api, container = served
+    product = await _create(api, "MULTIPART-1")
+    variables = {"id": product["id"], "after": product["position"]}
+    client = await asyncio.create_subprocess_exec(
+        "node", str(APOLLO_CLIENT), f"{api.http.base_url}/graphql", PRODUCT_CHANGED, json.dumps(variables), "3",
+        "30000", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert client.stdout is not None
+    await _until(lambda: container.changes.open_subscriptions == 1)
+    adjusted, notifications = [], []
+    for delta in (1, 2, 3):  # one at a time, so that each notification has its own document
+        adjusted.append(await _adjust(api, product["id"], delta))
+        line = await asyncio.wait_for(client.stdout.readline(), 30)
+        notifications.append(json.loads(line)["data"]["productChanged"])
+    _stdout, stderr = await asyncio.wait_for(client.communicate(), 30)
+    assert client.returncode == 0, stderr.decode()
+    assert [(change["event"], change["position"], change["product"]["stock"]) for change in notifications] == [
+        ("StockAdjusted", accepted["position"], stock) for accepted, stock in zip(adjusted, (6, 8, 11), strict=True)]
+    # Unsubscribing aborted the request: the server-side subscription is gone with it.
+    await _until(lambda: container.changes.open_subscriptions == 0)
+
+
+async def _parts(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON parts of a multipart/mixed stream (boundary `graphql`), heartbeats included."""
+    buffer = ""
+    async for text in response.aiter_text():
+        buffer += text
+        *complete, buffer = buffer.split("\r\n--graphql")
+        for part in complete:
+            _headers, _, body = part.partition("\r\n\r\n")
+            if body.strip():
+                yield json.loads(body)
+
+
+async def _first_payload(response: httpx.Response) -> dict[str, Any]:
+    async for part in _parts(response):
+        if part:
+            payload: dict[str, Any] = part["payload"]
+            return payload
+    raise AssertionError("the stream ended without a payload")
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_client_that_disconnects_ends_its_subscription(served: tuple[Api, Container], method: str) -> None:
+    api, container = served
+    request = {"json": {"query": PRODUCT_CHANGED}} if method == "POST" else {"params": {"query": PRODUCT_CHANGED}}
+    async with httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client:
+        async with client.stream(method, "/graphql", headers={"accept": MULTIPART}, **request) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("multipart/mixed;boundary=graphql")
+            parts = _parts(response)  # kept: dropping it would close the response, which is the point below
+            assert await anext(parts) == {}  # the first heartbeat
+            await _until(lambda: container.changes.open_subscriptions == 1)
+    await _until(lambda: container.changes.open_subscriptions == 0)
+
+
+async def test_graphql_over_sse_streams_notifications(served: tuple[Api, Container]) -> None:
+    api, container = served
+    product = await _create(api, "SSE-1")
+    async with httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client:
+        async with client.stream("POST", "/graphql", json={"query": PRODUCT_CHANGED, "variables": {
+                "id": product["id"], "after": product["position"]}}, headers={"accept": "text/event-stream"}) as events:
+            assert events.headers["content-type"].startswith("text/event-stream")
+            await _until(lambda: container.changes.open_subscriptions == 1)
+            adjusted = await _adjust(api, product["id"], -2)
+            async for line in events.aiter_lines():
+                if line.startswith("data: "):
+                    change = json.loads(line.removeprefix("data: "))["data"]["productChanged"]
+                    break
+    assert (change["event"], change["position"], change["product"]["stock"]) == (
+        "StockAdjusted", adjusted["position"], 3)
+    await _until(lambda: container.changes.open_subscriptions == 0)
+
+
+@pytest.fixture
+async def secured(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    with_auth = settings.model_copy(update={"jwt_secret": SecretStr(SECRET)})
+    async with running_server(with_auth) as (url, _app), httpx.AsyncClient(base_url=url, timeout=30) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("authorization", "query", "variables", "code"), [
+    ("Bearer not-a-token", PRODUCT_CHANGED, {}, "UNAUTHENTICATED"),
+    (None, ORDER_CHANGED, {}, "UNAUTHENTICATED"),
+    (f"Bearer {token('c-1', ['customer'])}", ORDER_CHANGED, {"customerId": "c-2"}, "FORBIDDEN"),
+])
+async def test_http_subscriptions_follow_the_auth_rules_of_websockets(
+    secured: httpx.AsyncClient, authorization: str | None, query: str, variables: dict[str, Any], code: str
+) -> None:
+    headers = {"accept": MULTIPART} | ({"authorization": authorization} if authorization else {})
+    async with secured.stream("POST", "/graphql", json={"query": query, "variables": variables},
+                              headers=headers) as response:
+        payload = await _first_payload(response)
+    assert payload["data"] is None
+    assert [error["extensions"]["code"] for error in payload["errors"]] == [code]
