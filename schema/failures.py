@@ -11,6 +11,8 @@ SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
 
 
 class CodedError(GraphQLError):
@@ -38,3 +40,21 @@ class Forbidden(CodedError):
 
 class QueryTooComplex(CodedError):
     code = QUERY_TOO_COMPLEX
+
+
+class ServiceUnavailable(CodedError):
+    code = SERVICE_UNAVAILABLE
+
+
+class PersistedQueryNotFound(CodedError):
+    """Apollo's persisted-query links look for this exact message (or the code) to resend the
+    operation with its full text."""
+
+    code = PERSISTED_QUERY_NOT_FOUND
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
+
+
+class PersistedQueryRequired(CodedError):
+    code = PERSISTED_QUERY_REQUIRED

@@ -10,21 +10,31 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from cross_web import AsyncHTTPRequestAdapter
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.types import ExecutionResult
+from strawberry.http import GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
 from schema.build import Protection, build_schema
 from schema.context import CloseConnection, Context
-from schema.failures import QueryTooComplex
+from schema.failures import CodedError, QueryTooComplex
 from schema.limits import Limits
 from schema.principal import InvalidCredentials
 from server.bootstrap import Container
 from server.graphiql import OfflineGraphiQL
+from server.graphql_http import SUBSCRIPTION_PROTOCOLS, GraphQLOverHTTP
+from server.http_caching import cache_headers
+from server.http_documents import names_a_document, resolved, with_document_id
+from server.ws_protocols import LegacyWSHandler, TransportWSHandler
 
 
-class GraphQLView(GraphQL[Context, None]):
+class GraphQLView(GraphQLOverHTTP):
+    # Both run each operation's document through `documents` first (server/ws_protocols.py).
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, container: Container) -> None:
         settings = container.settings
         protection = Protection(
@@ -37,9 +47,12 @@ class GraphQLView(GraphQL[Context, None]):
             build_schema(protection),
             connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_s),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         )
         self._container = container
         self._timeout_s = settings.operation_timeout_s
+        self._get_max_age_s = settings.get_max_age_s
+        self.documents = container.documents
         self.graphiql = OfflineGraphiQL(self.graphql_ide_html)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -67,6 +80,34 @@ class GraphQLView(GraphQL[Context, None]):
             return super().decode_json(data)
         except (UnicodeDecodeError, RecursionError) as error:
             raise json.JSONDecodeError(f"undecodable body: {error.__class__.__name__}", "", 0) from error
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return super().should_render_graphql_ide(request) and not names_a_document(request.query_params)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        return data if isinstance(data, list) else await with_document_id(data, request, self.parse_json)
+
+    async def execute_operation(  # noqa: PLR0917 (strawberry's signature)
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData], context: Context, root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        """Runs the persisted or trusted document the request names, refused before parsing
+        if it may not run (server/persisted_documents.py); GET answers get Cache-Control."""
+        result: ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult
+        try:
+            # Batches never get here: batching is off and strawberry refuses them while parsing.
+            if isinstance(request_data, GraphQLRequestData):
+                request_data = await resolved(request_data, self.documents, context)
+        except CodedError as error:
+            result = ExecutionResult(data=None, errors=[error])
+        else:
+            result = await super().execute_operation(request, request_adapter, request_data, context, root_value,
+                                                     sub_response)
+        if request_adapter.method == "GET" and isinstance(result, ExecutionResult):
+            sub_response.headers.update(cache_headers(result, context.authorization, self._get_max_age_s))
+        return result
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """Bounds each HTTP operation; commands started inside still finish (CommandBus)."""
