@@ -51,6 +51,8 @@ class ChangeSource(Protocol):
         matches: Callable[[Any], bool],
         after: int | None = None,
         on_overflow: Callable[[], Awaitable[None]] | None = None,
+        # Builds the error raised, on entering or from the stream, while the source is not running.
+        unavailable: Callable[[str], Exception] = ...,
     ) -> AbstractAsyncContextManager[AsyncIterator[Any]]: ...
 
 
@@ -68,8 +70,9 @@ class Context:
     changes: ChangeSource
     consistency_timeout_s: float
     max_page_size: int
-    # Turns the presented credentials (None: none) into a principal, raising on bad ones.
-    authenticate: Callable[[str | None], Principal]
+    # Turns the presented credentials (None: none) into a principal, raising on bad ones;
+    # async because it may have to fetch an identity provider's keys.
+    authenticate: Callable[[str | None], Awaitable[Principal]]
     # The `Authorization` header of an HTTP request.
     authorization: str | None = None
     # Set by strawberry from a WebSocket's `connection_init` payload.
@@ -81,5 +84,5 @@ class Context:
         """The principal behind this request or connection (see schema.auth)."""
         if self.connection_params is not None:
             credentials = self.connection_params.get("authorization")
-            return self.authenticate(credentials if isinstance(credentials, str) else None)
-        return self.authenticate(self.authorization)
+            return await self.authenticate(credentials if isinstance(credentials, str) else None)
+        return await self.authenticate(self.authorization)

@@ -27,7 +27,7 @@ class Principal:
 
 
 ANONYMOUS = Principal(None, frozenset())
-# Open development mode (no STOREFRONT_JWT_SECRET): every caller is an admin.
+# Open development mode (no JWT secret, JWKS URL or public key): every caller is an admin.
 DEVELOPER = Principal("developer", frozenset({ADMIN}))
 
 
