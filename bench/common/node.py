@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from pathlib import Path
 
-from server import dev_elasticsearch
+from devtools.elasticsearch import node as dev_elasticsearch
+from devtools.health import answers
+from devtools.project import Project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = "http://127.0.0.1:9200"
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_cluster/health", timeout=2) as response:
-            return bool(json.load(response)["status"] in ("green", "yellow"))
-    except OSError:
-        return False
 
 
 def ensure_node() -> tuple[str, bool]:
@@ -28,8 +20,8 @@ def ensure_node() -> tuple[str, bool]:
         return url, False
     if url != DEFAULT_URL:
         raise RuntimeError(f"Elasticsearch at {url} does not answer")
-    return dev_elasticsearch.start(PROJECT_ROOT, 9200), True
+    return dev_elasticsearch.start(Project.find(PROJECT_ROOT), 9200), True
 
 
 def stop_node() -> None:
-    dev_elasticsearch.stop(PROJECT_ROOT)
+    dev_elasticsearch.stop(Project.find(PROJECT_ROOT))

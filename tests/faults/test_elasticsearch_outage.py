@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from server import dev_elasticsearch
+from devtools.elasticsearch import node as dev_elasticsearch
+from devtools.project import Project
 from server.bootstrap import Container
 from tests.conftest import PROJECT_ROOT, Api
 from tests.e2e.operations import CREATE_PRODUCT, SEARCH_PRODUCTS, SYNC_STATUS
@@ -17,14 +18,19 @@ from tests.support import assert_read_model_matches_write_model
 OUTAGE_S = 30
 
 
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 @pytest.fixture
-def dev_node(es_url: str) -> Iterator[str]:
-    """This test stops and starts the node, so it must be the project's own dev node."""
-    port = int(es_url.rsplit(":", 1)[1])
-    if dev_elasticsearch.status(PROJECT_ROOT, port) != es_url:
+def dev_project(es_url: str) -> Iterator[Project]:
+    """This test stops and starts the node, so it must be this project's own dev node."""
+    project = Project.find(PROJECT_ROOT)
+    running = dev_elasticsearch.status(project, _port(es_url))
+    if running is None or running.url != es_url or running.pid is None:
         pytest.fail(f"{es_url} is not the project's dev node (scripts/test starts one); cannot stop it")
-    yield es_url
-    dev_elasticsearch.start(PROJECT_ROOT, port)  # whatever happened, the next test gets its node back
+    yield project
+    dev_elasticsearch.start(project, _port(es_url))  # whatever happened, the next test gets its node back
 
 
 async def _lag(api: Api) -> float:
@@ -41,11 +47,12 @@ async def _create(api: Api, n: int) -> str:
     return position
 
 
-async def test_an_outage_is_ridden_out_and_nothing_is_lost(api: Api, container: Container, dev_node: str) -> None:
-    port = int(dev_node.rsplit(":", 1)[1])
+async def test_an_outage_is_ridden_out_and_nothing_is_lost(
+        api: Api, container: Container, es_url: str, dev_project: Project) -> None:
+    port = _port(es_url)
     await api(SEARCH_PRODUCTS, {"consistentWith": await _create(api, 0)})
 
-    await asyncio.to_thread(dev_elasticsearch.stop, PROJECT_ROOT)
+    await asyncio.to_thread(dev_elasticsearch.stop, dev_project)
     outage_started = time.monotonic()
     lags, n = [], 1
     while time.monotonic() - outage_started < OUTAGE_S:
@@ -55,7 +62,7 @@ async def test_an_outage_is_ridden_out_and_nothing_is_lost(api: Api, container: 
         await asyncio.sleep(0.25)
     failed_read = await api.raw("{ products { totalCount } }")
     ready = await api.http.get("/readyz")
-    await asyncio.to_thread(dev_elasticsearch.start, PROJECT_ROOT, port)
+    await asyncio.to_thread(dev_elasticsearch.start, dev_project, port)
 
     assert failed_read["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     assert "Traceback" not in str(failed_read)

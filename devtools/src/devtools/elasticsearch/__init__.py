@@ -1,0 +1,1 @@
+"""The dev Elasticsearch node (:mod:`.node`) and its ``storefront elasticsearch`` commands (:mod:`.cli`)."""
