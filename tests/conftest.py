@@ -4,7 +4,6 @@ unique index prefix per test, so tests never see each other's data."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import urllib.request
 import uuid
@@ -19,8 +18,10 @@ import uvicorn
 from elasticsearch import AsyncElasticsearch
 from starlette.applications import Starlette
 
+from devtools.elasticsearch import node as dev_elasticsearch
+from devtools.health import answers
+from devtools.project import Project
 from read_model.indices import delete_indices
-from server import dev_elasticsearch
 from server.app import create_app
 from server.bootstrap import Container, build, migrate
 from server.settings import Settings
@@ -29,33 +30,31 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_cluster/health", timeout=2) as response:
-            return bool(json.load(response)["status"] in ("green", "yellow"))
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def es_url() -> Iterator[str]:
     """The node the test command started, or one this session starts (and stops) itself."""
     url = os.environ.get("STOREFRONT_ELASTICSEARCH_URL", DEFAULT_ES_URL)
-    if _answers(url):
+    if answers(url):
         yield url
         _drop_test_indices(url)
         return
     if url != DEFAULT_ES_URL:
         pytest.fail(f"Elasticsearch at {url} does not answer")
-    started = dev_elasticsearch.start(PROJECT_ROOT, 9200)
+    project = Project.find(PROJECT_ROOT)
+    started = dev_elasticsearch.start(project, 9200)
     yield started
     _drop_test_indices(started)
-    dev_elasticsearch.stop(PROJECT_ROOT)
+    dev_elasticsearch.stop(project)
+
+
+# Several test sessions may share one node: each drops only the indices of its own run.
+SESSION_PREFIX = f"test-{uuid.uuid4().hex[:6]}"
 
 
 def _drop_test_indices(url: str) -> None:
-    """Indices a test left behind when it was interrupted; the node's data outlives the run."""
-    request = urllib.request.Request(f"{url}/test-*?ignore_unavailable=true&allow_no_indices=true", method="DELETE")
+    """Indices a test of this run left behind when it was interrupted; the node's data outlives the run."""
+    request = urllib.request.Request(f"{url}/{SESSION_PREFIX}-*?ignore_unavailable=true&allow_no_indices=true",
+                                     method="DELETE")
     with urllib.request.urlopen(request, timeout=30):
         pass
 
@@ -65,7 +64,7 @@ def settings(tmp_path: Path, es_url: str) -> Settings:
     return Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'write.db'}",
         elasticsearch_url=es_url,
-        index_prefix=f"test-{uuid.uuid4().hex[:12]}",
+        index_prefix=f"{SESSION_PREFIX}-{uuid.uuid4().hex[:12]}",
         consistency_timeout_ms=15_000,
         sync_poll_interval_ms=200,
     )
