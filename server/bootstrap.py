@@ -9,8 +9,11 @@ import os
 import socket
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from prometheus_client import CollectorRegistry
 
 from read_model.indices import ensure_indices
@@ -19,16 +22,21 @@ from read_model.customers import CustomerStore
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from schema.context import CloseConnection, Context
-from server.auth import TokenAuthenticator
+from server.auth import ClaimRules, TokenAuthenticator, load_public_key
+from server.jwks import JwksKeys
+from server.persisted_documents import DocumentCache, PersistedDocuments
 from server.settings import Settings
+from server.trusted_documents import TrustedDocuments
 from sync.positions import IndexedPosition
 from sync.status import SyncState
 from sync.changes import ChangeFeed
 from sync.metrics import SyncMetrics
+from sync.indexing import Indexer
 from sync.monitor import SyncMonitor
+from sync.redelivery import Redelivery
 from sync.worker import CONSUMER, SyncWorker, WorkerSettings
 from write_model.bus import CommandBus
-from write_model.consumers import DeadLetters, Lease
+from write_model.consumers import DeadLetters, Tracking
 from write_model.database import Database, create_schema, open_database
 from write_model.outbox import Outbox
 from write_model.unit_of_work import UnitOfWork
@@ -52,7 +60,9 @@ class Container:
     elasticsearch: AsyncElasticsearch
     stores: ReadStores
     outbox: Outbox
+    tracking: Tracking
     dead_letters: DeadLetters
+    redelivery: Redelivery
     sync_state: SyncState
     bus: CommandBus
     positions: IndexedPosition
@@ -61,6 +71,7 @@ class Container:
     changes: ChangeFeed
     authenticator: TokenAuthenticator
     registry: CollectorRegistry = field(repr=False)
+    documents: PersistedDocuments = field(repr=False)
 
     def context(self, authorization: str | None = None, close_connection: CloseConnection | None = None) -> Context:
         return Context(
@@ -86,23 +97,20 @@ class Container:
 def build(settings: Settings, *, local_worker: bool) -> Container:
     """Builds adapters without connecting to anything. `local_worker` wakes the worker on
     this process's commits (it still runs only when the caller starts it)."""
-    database = open_database(settings.database_url)
-    elasticsearch = AsyncElasticsearch(
-        settings.elasticsearch_url,
-        request_timeout=settings.elasticsearch_timeout_s,
-        # The worker has its own backoff; the client must not sit out a returned node for 30 s.
-        max_dead_node_backoff=2.0,
-    )
+    database = _open_write_model(settings.database_url)
+    elasticsearch = _elasticsearch_client(settings)
     outbox = Outbox(database)
-    dead_letters = DeadLetters(database, CONSUMER)
+    tracking = Tracking(database, CONSUMER)
+    dead_letters = tracking.dead_letters()
     bus = CommandBus(lambda: UnitOfWork(database.writer))
-    positions = IndexedPosition(lambda: outbox.checkpoint(CONSUMER))
+    positions = IndexedPosition(tracking.position)
     registry = CollectorRegistry()
     metrics = SyncMetrics(registry)
     worker = SyncWorker(
         outbox,
+        tracking,
         dead_letters,
-        Lease(database, CONSUMER, _owner_name(), timedelta(seconds=settings.sync_lease_ttl_s)),
+        tracking.lease(_owner_name(), timedelta(seconds=settings.sync_lease_ttl_s)),
         elasticsearch,
         positions,
         metrics,
@@ -115,16 +123,97 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
         ),
     )
     if local_worker:
-        bus.on_commit(worker.wake)
-    monitor = SyncMonitor(outbox, CONSUMER, dead_letters, metrics, settings.sync_stall_after_s)
+        bus.on_commit(lambda _position: worker.wake())
+    monitor = SyncMonitor(outbox, tracking, dead_letters, metrics, settings.sync_stall_after_s)
+    redelivery = Redelivery(outbox, dead_letters, Indexer.through_aliases(elasticsearch, settings.index_prefix),
+                            settings.currency)
     prefix = settings.index_prefix
     stores = ReadStores(ProductStore(elasticsearch, prefix), CustomerStore(elasticsearch, prefix),
                         OrderStore(elasticsearch, prefix))
     changes = ChangeFeed(outbox, positions, stores.products, stores.orders, registry,
                          buffer_size=settings.subscription_buffer_size)
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    return Container(settings, database, elasticsearch, stores, outbox, dead_letters, SyncState(outbox, dead_letters),
-                     bus, positions, worker, monitor, changes, TokenAuthenticator(secret), registry)
+    return Container(settings, database, elasticsearch, stores, outbox, tracking, dead_letters, redelivery,
+                     SyncState(outbox, dead_letters),
+                     bus, positions, worker, monitor, changes, _authenticator(settings), registry,
+                     _persisted_documents(settings))
+
+
+def _persisted_documents(settings: Settings) -> PersistedDocuments:
+    trusted = None if settings.trusted_documents is None else TrustedDocuments.load(settings.trusted_documents)
+    return PersistedDocuments(DocumentCache(settings.apq_cache_bytes), trusted,
+                              allow_admin=settings.trusted_documents_allow_admin)
+
+
+def _authenticator(settings: Settings) -> TokenAuthenticator:
+    jwks = None if settings.jwt_jwks_url is None else JwksKeys(
+        str(settings.jwt_jwks_url), max_age_s=settings.jwt_jwks_cache_s, cooldown_s=settings.jwt_jwks_cooldown_s)
+    return TokenAuthenticator(
+        secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+        public_key=load_public_key(settings.jwt_public_key) if settings.jwt_public_key else None,
+        jwks=jwks,
+        rules=ClaimRules(settings.jwt_issuer, settings.jwt_audience, settings.jwt_roles_claim),
+    )
+
+
+class SettingError(ValueError):
+    """A setting names something this process cannot use: which variable, and what to do."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+_DATABASE_URL = "STOREFRONT_DATABASE_URL"
+_ASYNC_DATABASES = "use sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user:password@host/name"
+
+
+def _open_write_model(url: str) -> Database:
+    """`open_database`, with each way a URL can be unusable named before anything connects."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # the URL itself is not echoed: it may hold a password
+        raise SettingError(_DATABASE_URL, f"not a database URL; {_ASYNC_DATABASES}") from None
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise SettingError(_DATABASE_URL, f"SQLAlchemy knows no database {parsed.drivername!r}; "
+                                          f"{_ASYNC_DATABASES}") from None
+    if not dialect.get_async_dialect_cls(parsed).is_async:
+        raise SettingError(_DATABASE_URL, f"{parsed.get_backend_name()}+{dialect.driver} is not an asyncio "
+                                          f"driver; {_ASYNC_DATABASES}")
+    _check_sqlite_file(parsed)
+    try:
+        return open_database(url)
+    except ImportError as error:
+        raise SettingError(_DATABASE_URL, f"its driver needs the Python module {error.name}, which is not "
+                                          f"installed (pip install {error.name})") from None
+
+
+def _check_sqlite_file(url: URL) -> None:
+    """SQLite creates the file but not its directory, and then says only "unable to open database file"."""
+    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
+        return
+    if url.database in (None, "", ":memory:"):  # each engine, the writer and the reader, would get its own
+        raise SettingError(_DATABASE_URL, "an in-memory SQLite database cannot be shared by the writer and "
+                                          "the readers; name a file, e.g. sqlite+aiosqlite:///./storefront.db")
+    directory = Path(url.database).parent
+    if not directory.is_dir():
+        raise SettingError(_DATABASE_URL, f"the directory {directory} of the SQLite file does not exist; "
+                                          "create it or name another path")
+
+
+def _elasticsearch_client(settings: Settings) -> AsyncElasticsearch:
+    # Several nodes may be named, comma-separated (OPERATIONS.md); the client fails over between them.
+    nodes = [node.strip() for node in settings.elasticsearch_url.split(",") if node.strip()]
+    try:
+        return AsyncElasticsearch(
+            nodes,
+            request_timeout=settings.elasticsearch_timeout_s,
+            # The worker has its own backoff; the client must not sit out a returned node for 30 s.
+            max_dead_node_backoff=2.0,
+        )
+    except ValueError as error:  # the client's own words, e.g. "URL must include a 'scheme'..."
+        raise SettingError("STOREFRONT_ELASTICSEARCH_URL", str(error)) from None
 
 
 def _owner_name() -> str:

@@ -3,70 +3,101 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from datetime import timedelta
 import ipaddress
 import signal
 import socket
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from importlib.metadata import entry_points
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
-from elasticsearch import TransportError
+from elasticsearch import ApiError, TransportError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from server import dev_elasticsearch
-from server.app import create_app
+from server.app import WORKER_GRACE_S, create_app
 from read_model.indices import BY_NAME
-from server.bootstrap import Container, build, migrate as migrate_schema
-from server.logs import configure_logging
+from server.bootstrap import Container, SettingError, build, migrate as migrate_schema
+from server.logs import configure_logging, describe
 from server.progress import progress_reporter
 from server.settings import Settings
-from sync.reindex import Reindexer, ReindexError
-from sync.worker import CONSUMER
-from write_model.consumers import Lease
+from sync.errors import ReindexError
+from sync.reindex import Reindexer
+from sync.worker import SyncWorker
 
-app = typer.Typer(help="Storefront CQRS: GraphQL over a SQL write model and an Elasticsearch read model.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-dead_letters_app = typer.Typer(help="Events the sync worker parked after Elasticsearch refused them.",
-                                no_args_is_help=True)
+
+
+def _commands(help_text: str) -> typer.Typer:
+    """A group of commands. Help is click's plain text: typer 0.28+'s rich panel prints a type even
+    beside flags (`--no-sync <bool>`), as if they took a value; the plain one leaves flags bare."""
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False)
+
+
+def _add_plugin_groups(cli: typer.Typer) -> None:
+    """Adds the command groups that installed distributions declare under the `storefront.cli`
+    entry point (the dev tooling's `elasticsearch`), so the product never imports them by name."""
+    for entry in entry_points(group="storefront.cli"):
+        try:
+            group = entry.load()
+        except ImportError as error:  # a stale install must not break the product's commands
+            typer.echo(f"warning: `storefront {entry.name}` is unavailable: {error}", err=True)
+            continue
+        cli.add_typer(group, name=entry.name)
+
+
+app = _commands("Storefront CQRS: GraphQL over a SQL write model and an Elasticsearch read model.")
+dead_letters_app = _commands("Events the sync worker parked after Elasticsearch refused them.")
 app.add_typer(dead_letters_app, name="dead-letters")
-elasticsearch_app = typer.Typer(help="A development Elasticsearch node built from Maven Central jars.",
-                                no_args_is_help=True)
-app.add_typer(elasticsearch_app, name="elasticsearch")
+_add_plugin_groups(app)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def main() -> None:
     app()
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
+    return typer.Exit(code=code)
 
 
-def _settings() -> Settings:
+def _settings(*, one_shot: bool = True) -> Settings:
+    """The settings, or one line per bad one naming its variable. `one_shot`: see configure_logging."""
     try:
         settings = Settings()
     except ValidationError as error:
-        problems = "; ".join(f"STOREFRONT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
-        raise _fail(f"invalid settings: {problems}") from None
-    configure_logging(settings.log_level, settings.log_format)
+        for problem in error.errors():
+            variable = Settings.model_config.get("env_prefix", "") + "_".join(map(str, problem["loc"])).upper()
+            # A validator's own ValueError comes as "Value error, <its message>".
+            typer.echo(f"error: {variable}: {problem['msg'].removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(code=1) from None
+    configure_logging(settings.log_level, settings.log_format, one_shot=one_shot)
     return settings
 
 
 def _run(operation: Callable[[], Awaitable[T]]) -> T:
+    """Runs `operation`; a setting or store at fault ends the command with one line that names it."""
     try:
         return asyncio.run(operation())  # type: ignore[arg-type]
-    except (OSError, SQLAlchemyError, TransportError) as error:
-        reason = str(error).splitlines()[0]
-        raise _fail(f"{reason}; check STOREFRONT_DATABASE_URL and STOREFRONT_ELASTICSEARCH_URL") from None
+    except SettingError as error:
+        raise _fail(str(error)) from None
+    except TransportError as error:  # no answer at all: refused, timed out, TLS
+        raise _fail(f"Elasticsearch does not answer ({error.message}); check STOREFRONT_ELASTICSEARCH_URL "
+                    "and that the node runs") from None
+    except ApiError as error:
+        raise _fail(f"Elasticsearch refused a request ({error}); check STOREFRONT_ELASTICSEARCH_URL") from None
+    except OSError as error:
+        raise _fail(f"the database does not answer ({describe(error)}); check STOREFRONT_DATABASE_URL "
+                    "and that the database runs") from None
+    except SQLAlchemyError as error:
+        raise _fail(f"the database failed ({describe(error)}); check STOREFRONT_DATABASE_URL, and run "
+                    "`storefront migrate` if tables are missing") from None
     except ReindexError as error:
         raise _fail(f"reindex abandoned, the alias still serves the old index: {error}") from None
 
@@ -80,17 +111,19 @@ def _is_loopback(host: str) -> bool:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.", min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind.", metavar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.", metavar="PORT", min=1, max=65535)] = 8000,
     no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not run the sync worker in this process.")] = False,
     allow_open: Annotated[bool, typer.Option(
-        "--allow-open", help="Bind a non-loopback host in open development mode (no JWT secret).")] = False,
+        "--allow-open", help="Bind a non-loopback host in open development mode (no JWT key source).")] = False,
 ) -> None:
     """Serve the GraphQL API (with the sync worker unless --no-sync)."""
-    settings = _settings()
-    if settings.jwt_secret is None and not allow_open and not _is_loopback(host):
-        raise _fail(f"refusing to bind {host} without STOREFRONT_JWT_SECRET (open development mode); "
-                    "set the secret or pass --allow-open")
+    settings = _settings(one_shot=False)
+    if not settings.auth_enabled and not allow_open and not _is_loopback(host):
+        raise _fail(f"refusing to bind {host} without STOREFRONT_JWT_SECRET, STOREFRONT_JWT_JWKS_URL or "
+                    "STOREFRONT_JWT_PUBLIC_KEY (open development mode); set one or pass --allow-open")
+    # Here a wrong database URL or path is one line; in the lifespan it would be a failed start's traceback.
+    _in_container(settings, migrate_schema)
     # No per-message compression: its state cost ~100 KB per WebSocket (bench B8), and
     # notifications are small.
     uvicorn.run(create_app(settings, run_worker=not no_sync), host=host, port=port,
@@ -102,13 +135,25 @@ def sync() -> None:
     """Run the sync worker alone until SIGTERM or Ctrl-C (several may run: one works at a time)."""
 
     async def run(container: Container) -> None:
+        await migrate_schema(container)
+        task = asyncio.create_task(container.worker.run())
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, container.worker.stop)
-        await migrate_schema(container)
-        await container.worker.run()
+            loop.add_signal_handler(signum, _stop_within_grace, container.worker, task)
+        await asyncio.wait([task])
+        if task.cancelled():
+            log.warning("sync worker did not stop within %ss; cancelled", WORKER_GRACE_S)
+        else:
+            task.result()
 
-    _run_with_container(run)
+    _in_container(_settings(one_shot=False), run)
+
+
+def _stop_within_grace(worker: SyncWorker, task: asyncio.Task[None]) -> None:
+    """Let the worker finish its batch, but cancel it if that takes longer than the grace (while
+    Elasticsearch is away it would otherwise retry on and never see the signal)."""
+    worker.stop()
+    asyncio.get_running_loop().call_later(WORKER_GRACE_S, task.cancel)
 
 
 @app.command()
@@ -121,7 +166,7 @@ def migrate() -> None:
 @app.command()
 def reindex(
     index: Annotated[list[str] | None, typer.Option(
-        "--index", help=f"Index to rebuild (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
+        "--index", metavar="NAME", help=f"Index to rebuild (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
 ) -> None:
     """Rebuild read indices from the write model with zero downtime."""
     names = index or list(BY_NAME)
@@ -131,8 +176,7 @@ def reindex(
 
     async def run(container: Container) -> None:
         settings = container.settings
-        lease = Lease(container.database, CONSUMER, f"reindex:{os.getpid()}",
-                      timedelta(seconds=settings.sync_lease_ttl_s))
+        lease = container.tracking.lease(f"reindex:{os.getpid()}", timedelta(seconds=settings.sync_lease_ttl_s))
         reindexer = Reindexer(container.database, container.outbox, container.elasticsearch,
                               settings.index_prefix, settings.currency, lease)
         with progress_reporter() as report:
@@ -159,17 +203,20 @@ def dead_letters_list() -> None:
 
 @dead_letters_app.command("retry")
 def dead_letters_retry(
-    letter_id: Annotated[int | None, typer.Argument(help="Dead letter to retry (see `list`).")] = None,
+    letter_id: Annotated[int | None, typer.Argument(help="Dead letter to retry (see `list`).", metavar="ID")] = None,
     retry_all: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
 ) -> None:
-    """Index parked events again; those that succeed are removed. Exit 1 if any still fails."""
+    """Index parked events again; those that succeed are removed. Exit 1 if any still fails,
+    2 if the ID names no dead letter; with none parked, --all has nothing to do and succeeds."""
     if (letter_id is None) == (not retry_all):
-        raise _fail("name one dead letter ID or pass --all")
+        raise _fail("name one dead letter ID or pass --all", code=2)
 
     async def run(container: Container) -> bool:
-        outcomes = await container.worker.retry_parked(None if retry_all else [letter_id or 0])
+        outcomes = await container.redelivery.retry(None if retry_all else [letter_id or 0])
+        if not outcomes and letter_id is not None:
+            raise _fail(f"no dead letter {letter_id}; `storefront dead-letters list` shows them", code=2)
         if not outcomes:
-            raise _fail(f"no dead letter {letter_id}" if letter_id is not None else "no dead letters")
+            typer.echo("no dead letters to retry")
         for letter, error in outcomes:
             typer.echo(f"{letter.id}: " + ("indexed" if error is None else f"still refused: {error}"))
         return all(error is None for _, error in outcomes)
@@ -179,8 +226,10 @@ def dead_letters_retry(
 
 
 def _run_with_container(operation: Callable[[Container], Awaitable[T]]) -> T:
-    settings = _settings()
+    return _in_container(_settings(), operation)
 
+
+def _in_container(settings: Settings, operation: Callable[[Container], Awaitable[T]]) -> T:
     async def run() -> T:
         container = build(settings, local_worker=False)
         try:
@@ -190,30 +239,3 @@ def _run_with_container(operation: Callable[[Container], Awaitable[T]]) -> T:
 
     return _run(run)
 
-
-PortOption = Annotated[int, typer.Option(help="HTTP port of the node.", min=1, max=65535)]
-
-
-@elasticsearch_app.command("start")
-def elasticsearch_start(port: PortOption = 9200) -> None:
-    """Fetch the jars if needed, start the node and wait until it answers."""
-    try:
-        typer.echo(dev_elasticsearch.start(PROJECT_ROOT, port))
-    except dev_elasticsearch.DevNodeError as error:
-        raise _fail(str(error)) from None
-
-
-@elasticsearch_app.command("stop")
-def elasticsearch_stop() -> None:
-    """Stop the node if it runs."""
-    typer.echo("stopped" if dev_elasticsearch.stop(PROJECT_ROOT) else "not running")
-
-
-@elasticsearch_app.command("status")
-def elasticsearch_status(port: PortOption = 9200) -> None:
-    """Say whether the node runs; exit 1 if it does not."""
-    url = dev_elasticsearch.status(PROJECT_ROOT, port)
-    if url is None:
-        typer.echo("not running")
-        raise typer.Exit(code=1)
-    typer.echo(f"running at {url}")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from server.auth import load_public_key
+from server.trusted_documents import TrustedDocuments
 
 
 class Settings(BaseSettings):
@@ -16,7 +20,16 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./storefront.db"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     index_prefix: str = Field(default="storefront", pattern=r"^[a-z0-9][a-z0-9_.-]{0,100}$")
+    # Key sources: any of them turns authentication on (see server/auth.py).
     jwt_secret: SecretStr | None = None
+    jwt_jwks_url: HttpUrl | None = None
+    jwt_public_key: Path | None = None
+    # How long fetched JWKS keys are used before a refetch, and the least time between fetches.
+    jwt_jwks_cache_s: float = Field(default=300.0, gt=0)
+    jwt_jwks_cooldown_s: float = Field(default=30.0, ge=0)
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_roles_claim: str = Field(default="roles", min_length=1)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     consistency_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
@@ -41,3 +54,29 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=3_000, ge=50)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     operation_timeout_s: float = Field(default=30.0, gt=0)
+    # Documents registered by automatic persisted queries, kept by total UTF-8 size (an LRU).
+    apq_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    # A JSON manifest {sha256 hex: document}; when set only its documents run (server/persisted_documents.py).
+    trusted_documents: Path | None = None
+    trusted_documents_allow_admin: bool = False
+    # max-age of successful answers to GET (server/http_caching.py); 0 makes them no-store.
+    get_max_age_s: int = Field(default=5, ge=0, le=86_400)
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _readable_public_key(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            load_public_key(path)  # its InvalidKeyFile (a ValueError) names the problem
+        return path
+
+    @field_validator("trusted_documents")
+    @classmethod
+    def _valid_manifest(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            TrustedDocuments.load(path)  # its ManifestError (a ValueError) names the problem
+        return path
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Without any key source the server is in open development mode."""
+        return any(source is not None for source in (self.jwt_secret, self.jwt_jwks_url, self.jwt_public_key))
