@@ -24,7 +24,7 @@ class CustomerStore:
         """Best matches first when searching by name or email, else by name; `only_id`
         restricts the search to one customer (a customer searching sees only themselves)."""
         must = text_query(search, ["name^2", "email.text"])
-        order, sort = ("RELEVANCE", _BY_RELEVANCE) if must else ("NAME", _BY_NAME)
+        sort_name, sort = ("RELEVANCE", _BY_RELEVANCE) if must else ("NAME", _BY_NAME)
         filters = [] if only_id is None else [{"term": {"id": only_id}}]
-        return await self._index.page(query=bool_query(must, filters), order=order, sort=sort, first=first,
+        return await self._index.page(query=bool_query(must, filters), sort_name=sort_name, sort=sort, first=first,
                                       after=after)

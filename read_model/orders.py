@@ -13,18 +13,20 @@ from read_model.indices import ORDERS
 from read_model.search import Page, SearchIndex, Sort, bool_query
 
 
-class OrderOrder(Enum):
+class OrderSort(Enum):
+    """How an order search is sorted; the schema serves this enum as the GraphQL `OrderSort`."""
+
     NEWEST = "NEWEST"
     OLDEST = "OLDEST"
     TOTAL_DESC = "TOTAL_DESC"
     TOTAL_ASC = "TOTAL_ASC"
 
 
-_SORTS: dict[OrderOrder, Sort] = {
-    OrderOrder.NEWEST: [{"placedAt": "desc"}, {"id": "asc"}],
-    OrderOrder.OLDEST: [{"placedAt": "asc"}, {"id": "asc"}],
-    OrderOrder.TOTAL_DESC: [{"totalMinor": "desc"}, {"id": "asc"}],
-    OrderOrder.TOTAL_ASC: [{"totalMinor": "asc"}, {"id": "asc"}],
+_SORTS: dict[OrderSort, Sort] = {
+    OrderSort.NEWEST: [{"placedAt": "desc"}, {"id": "asc"}],
+    OrderSort.OLDEST: [{"placedAt": "asc"}, {"id": "asc"}],
+    OrderSort.TOTAL_DESC: [{"totalMinor": "desc"}, {"id": "asc"}],
+    OrderSort.TOTAL_ASC: [{"totalMinor": "asc"}, {"id": "asc"}],
 }
 
 
@@ -35,7 +37,7 @@ class OrderQuery:
     product_id: str | None = None
     placed_after: datetime | None = None
     placed_before: datetime | None = None
-    order: OrderOrder = OrderOrder.NEWEST
+    sort: OrderSort = OrderSort.NEWEST
     first: int = 20
     after: str | None = None
     # Set for a customer: only their orders, whatever else the filter says.
@@ -54,7 +56,7 @@ class OrderStore:
 
     async def search(self, query: OrderQuery) -> Page:
         return await self._index.page(
-            query=bool_query([], _filters(query)), order=query.order.value, sort=_SORTS[query.order],
+            query=bool_query([], _filters(query)), sort_name=query.sort.value, sort=_SORTS[query.sort],
             first=query.first, after=query.after,
         )
 

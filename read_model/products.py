@@ -14,7 +14,9 @@ from read_model.search import Hit, SearchIndex, Sort, bool_query, text_query
 FACET_SIZE = 50
 
 
-class ProductOrder(Enum):
+class ProductSort(Enum):
+    """How a product search is sorted; the schema serves this enum as the GraphQL `ProductSort`."""
+
     RELEVANCE = "RELEVANCE"
     NEWEST = "NEWEST"
     PRICE_ASC = "PRICE_ASC"
@@ -22,12 +24,12 @@ class ProductOrder(Enum):
     NAME = "NAME"
 
 
-_SORTS: dict[ProductOrder, Sort] = {
-    ProductOrder.RELEVANCE: [{"_score": "desc"}, {"id": "asc"}],
-    ProductOrder.NEWEST: [{"createdAt": "desc"}, {"id": "asc"}],
-    ProductOrder.PRICE_ASC: [{"priceMinor": "asc"}, {"id": "asc"}],
-    ProductOrder.PRICE_DESC: [{"priceMinor": "desc"}, {"id": "asc"}],
-    ProductOrder.NAME: [{"name.sort": "asc"}, {"id": "asc"}],
+_SORTS: dict[ProductSort, Sort] = {
+    ProductSort.RELEVANCE: [{"_score": "desc"}, {"id": "asc"}],
+    ProductSort.NEWEST: [{"createdAt": "desc"}, {"id": "asc"}],
+    ProductSort.PRICE_ASC: [{"priceMinor": "asc"}, {"id": "asc"}],
+    ProductSort.PRICE_DESC: [{"priceMinor": "desc"}, {"id": "asc"}],
+    ProductSort.NAME: [{"name.sort": "asc"}, {"id": "asc"}],
 }
 
 
@@ -42,7 +44,7 @@ class ProductQuery:
     max_price_minor: int | None = None
     in_stock: bool | None = None
     statuses: list[str] | None = None
-    order: ProductOrder = ProductOrder.RELEVANCE
+    sort: ProductSort = ProductSort.RELEVANCE
     first: int = 20
     after: str | None = None
 
@@ -67,7 +69,7 @@ class ProductStore:
 
     async def search(self, query: ProductQuery) -> ProductPage:
         page = await self._index.page(
-            query=_query(query), order=query.order.value, sort=_SORTS[query.order], first=query.first,
+            query=_query(query), sort_name=query.sort.value, sort=_SORTS[query.sort], first=query.first,
             after=query.after,
             aggregations={
                 "category": {"terms": {"field": "category", "size": FACET_SIZE}},

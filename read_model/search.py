@@ -62,15 +62,15 @@ class SearchIndex:
         return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
 
     async def page(
-        self, *, query: dict[str, Any], order: str, sort: Sort, first: int, after: str | None,
+        self, *, query: dict[str, Any], sort_name: str, sort: Sort, first: int, after: str | None,
         aggregations: dict[str, Any] | None = None,
     ) -> Page:
-        """`first` hits after the cursor `after`; `order` names the sort inside the cursor."""
+        """`first` hits after the cursor `after`; `sort_name` names the sort inside the cursor."""
         body: dict[str, Any] = {"query": query, "sort": sort, "size": first + 1, "track_total_hits": True}
         if aggregations:
             body["aggs"] = aggregations
         if after is not None:
-            body["search_after"] = decode_cursor(after, order, len(sort))
+            body["search_after"] = decode_cursor(after, sort_name, len(sort))
         async with translated_errors():
             try:
                 response = await self._client.search(index=self._alias, **body)
@@ -79,7 +79,7 @@ class SearchIndex:
                     raise
                 raise InvalidCursor("`after` does not fit this query's sort; start again without it.") from error
         raw_hits = response["hits"]["hits"]
-        hits = [Hit(encode_cursor(order, hit["sort"]), hit["_source"]) for hit in raw_hits[:first]]
+        hits = [Hit(encode_cursor(sort_name, hit["sort"]), hit["_source"]) for hit in raw_hits[:first]]
         return Page(hits, response["hits"]["total"]["value"], len(raw_hits) > first, response.get("aggregations", {}))
 
 
@@ -88,20 +88,20 @@ def _possible_id(document_id: str) -> bool:
     return 0 < len(document_id.encode()) <= MAX_ID_BYTES
 
 
-def encode_cursor(order: str, sort_values: list[Any]) -> str:
-    raw = json.dumps({"o": order, "v": sort_values}, separators=(",", ":")).encode()
+def encode_cursor(sort_name: str, sort_values: list[Any]) -> str:
+    raw = json.dumps({"o": sort_name, "v": sort_values}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: str, length: int) -> list[Any]:
+def decode_cursor(cursor: str, sort_name: str, length: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
         values = decoded["v"]
-        cursor_order = decoded["o"]
+        cursor_sort = decoded["o"]
     except (binascii.Error, ValueError, KeyError, TypeError) as error:
         raise InvalidCursor("`after` is not a cursor this API handed out.") from error
-    if cursor_order != order or not isinstance(values, list) or len(values) != length:
+    if cursor_sort != sort_name or not isinstance(values, list) or len(values) != length:
         raise InvalidCursor("`after` belongs to a different query or sort order; start again without it.")
     if not all(isinstance(value, str | int | float) for value in values):
         raise InvalidCursor("`after` is not a cursor this API handed out.")

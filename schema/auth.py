@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from schema.context import Context
-from schema.failures import Forbidden, Unauthenticated
+from schema.errors import Forbidden, Unauthenticated
 from schema.principal import InvalidCredentials, Principal
 
 Info = strawberry.Info[Context, None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schema.context import Context
-from schema.failures import BadUserInput, StaleRead
+from schema.errors import BadUserInput, StaleRead
 
 _MAX_POSITION = 2**63 - 1
 
@@ -23,7 +23,7 @@ async def catch_up(context: Context, token: str | None) -> None:
     if token is None:
         return
     position = decode_position(token)
-    if not await context.read_positions.wait_for(position, context.consistency_timeout_s):
+    if not await context.indexed_position.wait_for(position, context.consistency_timeout_s):
         raise StaleRead(
             f"The read model did not reach position {position} within {context.consistency_timeout_s:g}s; retry later."
         )

@@ -1,4 +1,5 @@
-"""Gives every top-level error an `extensions.code` and hides internals of unexpected ones."""
+"""The schema extension that gives every top-level error an `extensions.code` (the coded
+errors of schema/errors.py keep theirs) and hides internals of unexpected ones."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import MaskErrors
 
 from read_model.errors import InvalidCursor, ReadModelUnavailable
-from schema.failures import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, SERVICE_UNAVAILABLE
+from schema.errors import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, SERVICE_UNAVAILABLE
 from write_model.errors import WriteModelUnavailable
 
 log = logging.getLogger(__name__)

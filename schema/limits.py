@@ -35,7 +35,7 @@ from graphql.language import SKIP
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from graphql.validation.validate import ValidationAbortedError
 
-from schema.failures import QUERY_TOO_COMPLEX
+from schema.errors import QUERY_TOO_COMPLEX
 
 DEFAULT_PAGE = 20
 

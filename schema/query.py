@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from read_model.orders import OrderOrder, OrderQuery
-from read_model.products import ProductOrder, ProductQuery
+# The read model's sort enums are served as they are (strawberry takes plain Enums), so the
+# GraphQL `ProductSort` and `OrderSort` are those enums, with nothing to map between two.
+from read_model.orders import OrderQuery, OrderSort
+from read_model.products import ProductQuery, ProductSort
 from read_model.search import Hit
 from schema.auth import caller, require_admin, require_customer_or_admin, visible_to
 from schema.consistency import catch_up, encode_position
 from schema.context import Context
-from schema.failures import BadUserInput
+from schema.errors import BadUserInput
 from schema.inputs import OrderFilter, ProductFilter
 from schema.types import (
     Customer,
@@ -20,13 +22,11 @@ from schema.types import (
     Order,
     OrderConnection,
     OrderEdge,
-    OrderSort,
     PageInfo,
     Product,
     ProductConnection,
     ProductEdge,
     ProductFacets,
-    ProductSort,
     SyncStatus,
 )
 from write_model.money import minor_units_at_least, minor_units_at_most
@@ -130,7 +130,7 @@ class Query:
     async def sync_status(self, info: Info) -> SyncStatus:
         await require_admin(info)
         head = await info.context.sync_state.head_position()
-        indexed = await info.context.read_positions.current()
+        indexed = await info.context.indexed_position.current()
         return SyncStatus(
             head_position=encode_position(head),
             indexed_position=encode_position(indexed),
@@ -163,7 +163,7 @@ def _product_query(
         max_price_minor=None if filter.max_price is None else minor_units_at_most(filter.max_price),
         in_stock=filter.in_stock,
         statuses=None if filter.status is None else [status.value for status in filter.status],
-        order=ProductOrder((sort or ProductSort.RELEVANCE).value),
+        sort=sort or ProductSort.RELEVANCE,
         first=first,
         after=after,
     )
@@ -179,7 +179,7 @@ def _order_query(
         product_id=filter.product_id,
         placed_after=filter.placed_after,
         placed_before=filter.placed_before,
-        order=OrderOrder((sort or OrderSort.NEWEST).value),
+        sort=sort or OrderSort.NEWEST,
         first=first,
         after=after,
         owner_id=owner_id,

@@ -8,7 +8,7 @@ import strawberry
 
 from schema.consistency import catch_up, encode_position
 from schema.context import Context
-from schema.failures import Forbidden
+from schema.errors import Forbidden
 from schema.types import Customer, Order, Product
 from write_model import errors
 from write_model.results import Accepted
@@ -141,7 +141,8 @@ def _result(outcome: Accepted | errors.Rejection, accepted: AcceptedType) -> obj
 def failure(rejection: errors.Rejection) -> Failure:
     match rejection:
         case errors.ValidationFailed(message, fields):
-            return ValidationError(message=message, fields=[FieldError(field=f.field, message=f.message) for f in fields])
+            problems = [FieldError(field=problem.field, message=problem.message) for problem in fields]
+            return ValidationError(message=message, fields=problems)
         case errors.NotFound(message, id):
             return NotFoundError(message=message, id=strawberry.ID(id))
         case errors.VersionConflict(message, expected, actual):

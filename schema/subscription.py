@@ -11,7 +11,7 @@ import strawberry
 from schema.auth import caller, require_customer_or_admin
 from schema.consistency import decode_position, encode_position
 from schema.context import Change, Context
-from schema.failures import Forbidden, ServiceUnavailable
+from schema.errors import Forbidden, ServiceUnavailable
 from schema.types import Order, Product
 
 Info = strawberry.Info[Context, None]

@@ -34,15 +34,6 @@ class ProductStatus(Enum):
     DISCONTINUED = "DISCONTINUED"
 
 
-@strawberry.enum
-class ProductSort(Enum):
-    RELEVANCE = "RELEVANCE"
-    NEWEST = "NEWEST"
-    PRICE_ASC = "PRICE_ASC"
-    PRICE_DESC = "PRICE_DESC"
-    NAME = "NAME"
-
-
 @strawberry.type
 class Product:
     id: strawberry.ID
@@ -143,14 +134,6 @@ class OrderStatus(Enum):
     PLACED = "PLACED"
     CANCELLED = "CANCELLED"
     SHIPPED = "SHIPPED"
-
-
-@strawberry.enum
-class OrderSort(Enum):
-    NEWEST = "NEWEST"
-    OLDEST = "OLDEST"
-    TOTAL_DESC = "TOTAL_DESC"
-    TOTAL_ASC = "TOTAL_ASC"
 
 
 @strawberry.type

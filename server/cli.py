@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
-from datetime import timedelta
-import ipaddress
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from importlib.metadata import entry_points
 from typing import Annotated, TypeVar
 
@@ -19,16 +19,16 @@ from elasticsearch import ApiError, TransportError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.app import WORKER_GRACE_S, create_app
 from read_model.indices import BY_NAME
-from server.bootstrap import Container, SettingError, build, migrate as migrate_schema
+from server.app import WORKER_GRACE_S, create_app
+from server.bootstrap import Container, SettingError, build
+from server.bootstrap import migrate as migrate_schema
 from server.logs import configure_logging, describe
 from server.progress import progress_reporter
 from server.settings import Settings
 from sync.errors import ReindexError
 from sync.reindex import Reindexer
 from sync.worker import SyncWorker
-
 
 
 def _commands(help_text: str) -> typer.Typer:
@@ -166,7 +166,8 @@ def migrate() -> None:
 @app.command()
 def reindex(
     index: Annotated[list[str] | None, typer.Option(
-        "--index", metavar="NAME", help=f"Index to rebuild (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
+        "--index", metavar="NAME",
+        help=f"Index to rebuild (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
 ) -> None:
     """Rebuild read indices from the write model with zero downtime."""
     names = index or list(BY_NAME)

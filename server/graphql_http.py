@@ -40,7 +40,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 
 from schema.context import Context
-from schema.failures import BAD_USER_INPUT
+from schema.errors import BAD_USER_INPUT
 from server.content_negotiation import (
     GRAPHQL_RESPONSE_JSON,
     JSON,

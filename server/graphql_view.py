@@ -8,9 +8,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from cross_web import AsyncHTTPRequestAdapter
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
@@ -19,7 +19,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
 from schema.build import Protection, build_schema
 from schema.context import CloseConnection, Context
-from schema.failures import CodedError, QueryTooComplex
+from schema.errors import CodedError, ServiceUnavailable
 from schema.limits import Limits
 from schema.principal import InvalidCredentials
 from server.bootstrap import Container
@@ -88,7 +88,7 @@ class GraphQLView(GraphQLOverHTTP):
         data = await super().parse_http_body(request)
         return data if isinstance(data, list) else await with_document_id(data, request, self.parse_json)
 
-    async def execute_operation(  # noqa: PLR0917 (strawberry's signature)
+    async def execute_operation(
         self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
         request_data: GraphQLRequestData | list[GraphQLRequestData], context: Context, root_value: None,
         sub_response: Response,
@@ -110,13 +110,15 @@ class GraphQLView(GraphQLOverHTTP):
         return result
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        """Bounds each HTTP operation; commands started inside still finish (CommandBus)."""
+        """Bounds each HTTP operation; commands started inside still finish (CommandBus). Running
+        out of time is the server's failing, not the document's, so it is SERVICE_UNAVAILABLE
+        (try again later), never QUERY_TOO_COMPLEX (change the document)."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await super().execute_single(*args, **kwargs)
         except TimeoutError:
-            message = f"The operation took longer than {self._timeout_s:g}s."
-            return ExecutionResult(data=None, errors=[QueryTooComplex(message)])
+            message = f"The operation did not finish within {self._timeout_s:g}s; try again later."
+            return ExecutionResult(data=None, errors=[ServiceUnavailable(message)])
 
 
 def _close_when_expired(close: CloseConnection, expires_at: datetime) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from schema.context import Context
-from schema.failures import BadUserInput, PersistedQueryNotFound, PersistedQueryRequired
+from schema.errors import BadUserInput, PersistedQueryNotFound, PersistedQueryRequired
 from schema.principal import InvalidCredentials
 from server.trusted_documents import TrustedDocuments, normalise_hash, sha256_hex
 

@@ -21,7 +21,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage, StartMessage
 
 from schema.context import Context
-from schema.failures import CodedError
+from schema.errors import CodedError
 from server.persisted_documents import DocumentRequest, PersistedDocuments, admin_check
 
 INIT_TIMEOUT_CODE = 4408

@@ -29,7 +29,7 @@ from read_model.errors import InvalidCursor
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from sync.errors import SyncError
-from sync.positions import IndexedPosition
+from sync.positions import IndexedPositionTracker
 from write_model import events
 from write_model.events import StoredEvent
 from write_model.outbox import Outbox
@@ -99,7 +99,7 @@ class ChangeFeed:
     def __init__(
         self,
         outbox: Outbox,
-        positions: IndexedPosition,
+        indexed_position: IndexedPositionTracker,
         products: ProductStore,
         orders: OrderStore,
         registry: CollectorRegistry,
@@ -108,7 +108,7 @@ class ChangeFeed:
         unavailable_after_s: float = 5.0,
     ) -> None:
         self._outbox = outbox
-        self._positions = positions
+        self._indexed_position = indexed_position
         self._documents = {events.PRODUCT: products.get_many, events.ORDER: orders.get_many}
         self._buffer_size = buffer_size
         # Publishing at most half a buffer at once, with I/O between batches, lets every
@@ -131,14 +131,14 @@ class ChangeFeed:
         """Publish every change as it becomes searchable, until cancelled or until a failure, which
         it raises; run it again to resume from the last published position."""
         try:
-            indexed = await self._positions.current()
+            indexed = await self._indexed_position.current()
             if self._published is None:  # the first run; later ones must not skip what came meanwhile
                 self._published = indexed
             published = self._published
             self._running.set()
             while True:
-                if await self._positions.wait_for(published + 1, poll_s):
-                    published = await self._publish_up_to(published, await self._positions.current())
+                if await self._indexed_position.wait_for(published + 1, poll_s):
+                    published = await self._publish_up_to(published, await self._indexed_position.current())
                 self._recovered()
         except Exception:
             self._set_down()

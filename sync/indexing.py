@@ -56,7 +56,7 @@ def refusals(items: Sequence[Item], response: Mapping[str, Any]) -> list[Refusal
     if not response["errors"]:
         return []
     refused = []
-    for item, answer in zip(items, response["items"]):
+    for item, answer in zip(items, response["items"], strict=True):
         result = answer["index"]
         if result["status"] >= 300 and result["status"] != ALREADY_NEWER:
             refused.append(Refusal(item, result["status"], describe(result.get("error"))))

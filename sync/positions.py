@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 POLL_INTERVAL_S = 0.05
 
 
-class IndexedPosition:
-    """Tracks the position up to which every event is searchable.
+class IndexedPositionTracker:
+    """Tracks the indexed position: the position up to which every event is searchable.
 
     While this process's worker holds the lease it calls `advance` after each refreshed
     batch; otherwise (`serve --no-sync`, or another process holds the lease) the durable
@@ -24,10 +24,6 @@ class IndexedPosition:
         self._position = 0
         self._changed = asyncio.Event()
         self._local_worker = False
-
-    @property
-    def position(self) -> int:
-        return self._position
 
     def set_local_active(self, active: bool) -> None:
         self._local_worker = active

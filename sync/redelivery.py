@@ -23,7 +23,8 @@ class Redelivery:
         """Index parked operations again (all, or those with `ids`). A success removes the dead
         letter; a refusal keeps it with the new error. Returns each letter with its error or None."""
         letters = await self._dead_letters.list(ids)
-        events = {event.position: event for event in await self._outbox.read_at([l.position for l in letters])}
+        parked = await self._outbox.read_at([letter.position for letter in letters])
+        events = {event.position: event for event in parked}
         outcomes = []
         for letter in letters:
             error = await self._index_again(events[letter.position], letter)

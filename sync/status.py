@@ -6,7 +6,7 @@ from write_model.consumers import DeadLetters
 from write_model.outbox import Outbox
 
 
-class SyncState:
+class WriteSideStatus:
     def __init__(self, outbox: Outbox, dead_letters: DeadLetters) -> None:
         self._outbox = outbox
         self._dead_letters = dead_letters

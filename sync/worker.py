@@ -16,7 +16,7 @@ from read_model.indices import ensure_indices
 from sync.errors import LeaseLost, SyncError
 from sync.indexing import TRANSPORT_ERRORS, Indexer, Refusal
 from sync.metrics import SyncMetrics
-from sync.positions import IndexedPosition
+from sync.positions import IndexedPositionTracker
 from sync.projections import IndexDocument, project
 from write_model.consumers import DeadLetters, Lease, Parcel, Tracking
 from write_model.events import StoredEvent
@@ -71,7 +71,7 @@ class SyncWorker:
         dead_letters: DeadLetters,
         lease: Lease,
         client: AsyncElasticsearch,
-        positions: IndexedPosition,
+        indexed_position: IndexedPositionTracker,
         metrics: SyncMetrics,
         settings: WorkerSettings,
     ) -> None:
@@ -81,7 +81,7 @@ class SyncWorker:
         self._lease = lease
         self._client = client
         self._indexer = Indexer.through_aliases(client, settings.index_prefix)
-        self._positions = positions
+        self._indexed_position = indexed_position
         self._metrics = metrics
         self._settings = settings
         self._wake = asyncio.Event()
@@ -111,7 +111,7 @@ class SyncWorker:
         except RetryError:
             log.info("sync worker stopped while its last batch was failing; it resumes from the checkpoint")
         finally:
-            self._positions.set_local_active(False)
+            self._indexed_position.set_local_active(False)
             self._metrics.lease_held.set(0)
             await self._release_lease()
 
@@ -141,7 +141,7 @@ class SyncWorker:
                 continue
             if checkpoint is None:  # just took the lease: another worker may have moved it on
                 checkpoint = await self._tracking.position()
-                self._positions.advance(checkpoint)
+                self._indexed_position.advance(checkpoint)
                 log.info("holding the sync lease as %s from position %s", self._lease.owner, checkpoint)
             try:
                 indexed = await self.run_once(checkpoint)
@@ -154,7 +154,7 @@ class SyncWorker:
 
     async def _hold_lease(self) -> bool:
         held = await self._lease.acquire_or_renew()
-        self._positions.set_local_active(held)
+        self._indexed_position.set_local_active(held)
         self._metrics.lease_held.set(1 if held else 0)
         return held
 
@@ -164,11 +164,12 @@ class SyncWorker:
         if not events:
             return checkpoint
         started = time.perf_counter()
-        operations = [_Operation(event, target) for event in events for target in project(event, self._settings.currency)]
+        currency = self._settings.currency
+        operations = [_Operation(event, target) for event in events for target in project(event, currency)]
         await self._index_all(operations)
         position = events[-1].position
         await self._tracking.record(position)
-        self._positions.advance(position)
+        self._indexed_position.advance(position)
         seconds = time.perf_counter() - started
         self._metrics.events_indexed.inc(len(events))
         self._metrics.batch_seconds.observe(seconds)
@@ -211,8 +212,8 @@ class SyncWorker:
     async def _with_retries(self, operation: Callable[[], Awaitable[None]]) -> None:
         """Elasticsearch failures are retried with backoff until they succeed or the worker stops."""
         async for attempt in AsyncRetrying(
-            wait=_BACKOFF, sleep=self._pause, retry=retry_if_exception_type(TRANSPORT_ERRORS), stop=self._stop_requested,
-            before_sleep=_log_retry, reraise=True,
+            wait=_BACKOFF, sleep=self._pause, retry=retry_if_exception_type(TRANSPORT_ERRORS),
+            stop=self._stop_requested, before_sleep=_log_retry, reraise=True,
         ):
             with attempt:
                 await operation()

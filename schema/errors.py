@@ -1,4 +1,6 @@
-"""Top-level GraphQL errors, each with the contract's `extensions.code`."""
+"""Top-level GraphQL errors, each with the contract's `extensions.code`, raised for malformed
+requests, auth and limits. Business failures are not errors: they are the union members of
+schema/results.py. schema/error_codes.py gives a code to the errors raised by anything else."""
 
 from __future__ import annotations
 
@@ -36,10 +38,6 @@ class Unauthenticated(CodedError):
 
 class Forbidden(CodedError):
     code = FORBIDDEN
-
-
-class QueryTooComplex(CodedError):
-    code = QUERY_TOO_COMPLEX
 
 
 class ServiceUnavailable(CodedError):
