@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from prometheus_client import CollectorRegistry
-
-from read_model.indices import ensure_indices
 
 from read_model.customers import CustomerStore
+from read_model.indices import ensure_indices
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from schema.context import CloseConnection, Context
@@ -27,19 +25,18 @@ from server.jwks import JwksKeys
 from server.persisted_documents import DocumentCache, PersistedDocuments
 from server.settings import Settings
 from server.trusted_documents import TrustedDocuments
-from sync.positions import IndexedPosition
-from sync.status import SyncState
 from sync.changes import ChangeFeed
-from sync.metrics import SyncMetrics
 from sync.indexing import Indexer
+from sync.metrics import SyncMetrics
 from sync.monitor import SyncMonitor
+from sync.positions import IndexedPositionTracker
 from sync.redelivery import Redelivery
+from sync.status import WriteSideStatus
 from sync.worker import CONSUMER, SyncWorker, WorkerSettings
 from write_model.bus import CommandBus
 from write_model.consumers import DeadLetters, Tracking
 from write_model.database import Database, create_schema, open_database
 from write_model.outbox import Outbox
-from write_model.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +60,9 @@ class Container:
     tracking: Tracking
     dead_letters: DeadLetters
     redelivery: Redelivery
-    sync_state: SyncState
+    sync_state: WriteSideStatus
     bus: CommandBus
-    positions: IndexedPosition
+    indexed_position: IndexedPositionTracker
     worker: SyncWorker
     monitor: SyncMonitor
     changes: ChangeFeed
@@ -79,7 +76,7 @@ class Container:
             products=self.stores.products,
             customers=self.stores.customers,
             orders=self.stores.orders,
-            read_positions=self.positions,
+            indexed_position=self.indexed_position,
             sync_state=self.sync_state,
             changes=self.changes,
             consistency_timeout_s=self.settings.consistency_timeout_ms / 1000,
@@ -97,13 +94,13 @@ class Container:
 def build(settings: Settings, *, local_worker: bool) -> Container:
     """Builds adapters without connecting to anything. `local_worker` wakes the worker on
     this process's commits (it still runs only when the caller starts it)."""
-    database = _open_write_model(settings.database_url)
+    database = _open_write_model(settings)
     elasticsearch = _elasticsearch_client(settings)
     outbox = Outbox(database)
     tracking = Tracking(database, CONSUMER)
     dead_letters = tracking.dead_letters()
-    bus = CommandBus(lambda: UnitOfWork(database.writer))
-    positions = IndexedPosition(tracking.position)
+    bus = CommandBus(database.commands)
+    indexed_position = IndexedPositionTracker(tracking.position)
     registry = CollectorRegistry()
     metrics = SyncMetrics(registry)
     worker = SyncWorker(
@@ -112,7 +109,7 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
         dead_letters,
         tracking.lease(_owner_name(), timedelta(seconds=settings.sync_lease_ttl_s)),
         elasticsearch,
-        positions,
+        indexed_position,
         metrics,
         WorkerSettings(
             index_prefix=settings.index_prefix,
@@ -130,11 +127,11 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
     prefix = settings.index_prefix
     stores = ReadStores(ProductStore(elasticsearch, prefix), CustomerStore(elasticsearch, prefix),
                         OrderStore(elasticsearch, prefix))
-    changes = ChangeFeed(outbox, positions, stores.products, stores.orders, registry,
+    changes = ChangeFeed(outbox, indexed_position, stores.products, stores.orders, registry,
                          buffer_size=settings.subscription_buffer_size)
     return Container(settings, database, elasticsearch, stores, outbox, tracking, dead_letters, redelivery,
-                     SyncState(outbox, dead_letters),
-                     bus, positions, worker, monitor, changes, _authenticator(settings), registry,
+                     WriteSideStatus(outbox, dead_letters),
+                     bus, indexed_position, worker, monitor, changes, _authenticator(settings), registry,
                      _persisted_documents(settings))
 
 
@@ -160,15 +157,15 @@ class SettingError(ValueError):
 
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable}: {problem}")
-        self.variable = variable
 
 
 _DATABASE_URL = "STOREFRONT_DATABASE_URL"
 _ASYNC_DATABASES = "use sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user:password@host/name"
 
 
-def _open_write_model(url: str) -> Database:
+def _open_write_model(settings: Settings) -> Database:
     """`open_database`, with each way a URL can be unusable named before anything connects."""
+    url = settings.database_url
     try:
         parsed = make_url(url)
     except ArgumentError:  # the URL itself is not echoed: it may hold a password
@@ -183,7 +180,8 @@ def _open_write_model(url: str) -> Database:
                                           f"driver; {_ASYNC_DATABASES}")
     _check_sqlite_file(parsed)
     try:
-        return open_database(url)
+        return open_database(url, write_group_max=settings.write_group_max,
+                             write_group_wait_s=settings.write_group_wait_ms / 1000)
     except ImportError as error:
         raise SettingError(_DATABASE_URL, f"its driver needs the Python module {error.name}, which is not "
                                           f"installed (pip install {error.name})") from None

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     trusted_documents_allow_admin: bool = False
     # max-age of successful answers to GET (server/http_caching.py); 0 makes them no-store.
     get_max_age_s: int = Field(default=5, ge=0, le=86_400)
+    # Group commit on SQLite (write_model/writer.py): the commands one transaction may hold, and how
+    # long the writer waits for more once it has one (0: it takes whatever is queued, never waiting).
+    write_group_max: int = Field(default=64, ge=1, le=10_000)
+    write_group_wait_ms: float = Field(default=0.0, ge=0, le=1000)
 
     @field_validator("jwt_public_key")
     @classmethod

@@ -1,13 +1,14 @@
-"""The command bus: runs each command's handler in a fresh unit of work."""
+"""The command bus: runs each command's handler in a unit of work of its own, through a writer."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -27,9 +28,10 @@ from write_model.commands import (
 )
 from write_model.errors import FieldProblem, Rejection, ValidationFailed, WriteModelUnavailable
 from write_model.results import Accepted
-from write_model.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from write_model.unit_of_work import UnitOfWork
+from write_model.writer import UnitsOfWork, Writer
 
-Handler = Callable[[Any, UnitOfWork], Awaitable[Accepted]]
+Handler = Callable[[Any, UnitOfWork], Accepted]
 CommitListener = Callable[[int], None]
 
 HANDLERS: dict[type[Command], Handler] = {
@@ -54,14 +56,14 @@ class UnresolvedConflict(RuntimeError):
 
 
 class CommandBus:
-    """Dispatches commands; business rejections come back as values, bugs propagate.
+    """Dispatches commands through a writer; business rejections come back as values, bugs propagate.
 
     `on_commit` listeners hear each committed position, so an in-process sync worker
     can wake at once instead of waiting for its next poll.
     """
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, handlers: dict[type[Command], Handler] = HANDLERS) -> None:
-        self._uow_factory = uow_factory
+    def __init__(self, writer: Writer, handlers: dict[type[Command], Handler] = HANDLERS) -> None:
+        self._writer = writer
         self._handlers = handlers
         self._listeners: list[CommitListener] = []
 
@@ -75,55 +77,52 @@ class CommandBus:
 
     async def _dispatch(self, command: Command) -> Accepted | Rejection:
         try:
-            result = await self._run(command)
+            result = await self._writer.run(functools.partial(self._run, command))
         except Rejection as rejection:  # from either run: the retry's rejection is the answer
             return rejection
+        except (OperationalError, InterfaceError, OSError) as error:
+            # The database is away, locked past its timeout, or its file cannot be opened.
+            log.warning("%s could not reach the write model: %s", type(command).__name__, error)
+            raise WriteModelUnavailable("The write model does not answer; try again shortly.") from error
         for listener in self._listeners:
             listener(result.position)
         return result
 
-    async def _run(self, command: Command) -> Accepted:
+    def _run(self, command: Command, units: UnitsOfWork) -> Accepted:
+        """The command's job, run by the writer."""
         try:
-            return await self._run_once(command)
+            return self._run_once(command, units)
         except IntegrityError:
             # A concurrent writer won a uniqueness race (same SKU or idempotency key, on a
             # database that does not serialize writers): run again to see its result.
             pass
         try:
-            return await self._run_once(command)
+            return self._run_once(command, units)
         except IntegrityError as error:
             log.error("%s broke a uniqueness constraint again on its retry: %s", type(command).__name__, error.orig)
             raise UnresolvedConflict(f"{type(command).__name__} conflicted twice: {error.orig}") from error
 
-    async def _run_once(self, command: Command) -> Accepted:
-        try:
-            return await self._run_in_unit_of_work(command)
-        except (OperationalError, InterfaceError, OSError) as error:
-            # The database is away, locked past its timeout, or its file cannot be opened.
-            log.warning("%s could not reach the write model: %s", type(command).__name__, error)
-            raise WriteModelUnavailable("The write model does not answer; try again shortly.") from error
-
-    async def _run_in_unit_of_work(self, command: Command) -> Accepted:
+    def _run_once(self, command: Command, units: UnitsOfWork) -> Accepted:
         handler = self._handlers[type(command)]
-        async with self._uow_factory() as uow:
+        with units() as uow:
             key = command.idempotency_key
             if key is None:
-                return await handler(command, uow)
+                return handler(command, uow)
             fingerprint = _fingerprint(command)
-            earlier = await _earlier_result(uow, key, fingerprint)
+            earlier = _earlier_result(uow, key, fingerprint)
             if earlier is not None:
                 return earlier
             uow.remember_result_under(key, fingerprint)
-            return await handler(command, uow)
+            return handler(command, uow)
 
 
-async def _earlier_result(uow: UnitOfWork, key: str, fingerprint: str) -> Accepted | None:
+def _earlier_result(uow: UnitOfWork, key: str, fingerprint: str) -> Accepted | None:
     if len(key) > MAX_IDEMPOTENCY_KEY or not key.strip():
         raise ValidationFailed(
             "The idempotency key is invalid.",
             [FieldProblem("idempotencyKey", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")],
         )
-    record = await uow.idempotency_keys.get(key)
+    record = uow.idempotency_keys.get(key)
     if record is None:
         return None
     if record.fingerprint != fingerprint:

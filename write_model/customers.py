@@ -19,7 +19,7 @@ MAX_NAME = 200
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-async def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accepted:
+def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accepted:
     email = command.email.strip()
     checks = Checks()
     checks.text("email", email, max_length=MAX_EMAIL)
@@ -27,7 +27,7 @@ async def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accep
         checks.fail("email", "must be an email address")
     checks.text("name", command.name, max_length=MAX_NAME)
     checks.raise_if_any()
-    if await uow.customers.by_email_key(email.lower()) is not None:
+    if uow.customers.by_email_key(email.lower()) is not None:
         raise Duplicate(f"A customer with email {email!r} is already registered.", "email")
     now = utc_now()
     customer = CustomerRow(
@@ -35,15 +35,15 @@ async def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accep
         created_at=now, updated_at=now,
     )
     uow.customers.add(customer)
-    payload = snapshot(customer, order_count=0, total_spent_minor=0)
+    payload = state_payload(customer, order_count=0, total_spent_minor=0)
     uow.outbox.record(
         events.NewEvent(events.CUSTOMER, customer.id, customer.version, events.CUSTOMER_REGISTERED, payload)
     )
-    position = await uow.commit()
+    position = uow.commit()
     return Accepted(customer.id, customer.version, position)
 
 
-def snapshot(customer: CustomerRow, *, order_count: int, total_spent_minor: int) -> dict[str, Any]:
+def state_payload(customer: CustomerRow, *, order_count: int, total_spent_minor: int) -> dict[str, Any]:
     """The customer as its read document needs it, with its order statistics at this moment."""
     return {
         "id": customer.id,
@@ -57,6 +57,6 @@ def snapshot(customer: CustomerRow, *, order_count: int, total_spent_minor: int)
     }
 
 
-async def snapshot_with_stats(uow: UnitOfWork, customer: CustomerRow) -> dict[str, Any]:
-    stats = await uow.orders.stats(customer.id)
-    return snapshot(customer, order_count=stats.count, total_spent_minor=stats.total_minor)
+def state_payload_with_stats(uow: UnitOfWork, customer: CustomerRow) -> dict[str, Any]:
+    stats = uow.orders.stats(customer.id)
+    return state_payload(customer, order_count=stats.count, total_spent_minor=stats.total_minor)

@@ -8,7 +8,7 @@ from typing import Any
 
 from write_model import events
 from write_model.commands import CancelOrder, PlaceOrder, ShipOrder
-from write_model.customers import snapshot_with_stats
+from write_model.customers import state_payload_with_stats
 from write_model.errors import (
     FieldProblem,
     InsufficientStock,
@@ -32,19 +32,19 @@ SHIPPED = "SHIPPED"
 MAX_LINES = 50
 
 
-async def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
+def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
     if command.actor is not None and command.actor != command.customer_id:
         raise NotPermitted("A customer may place orders only for themselves.")
     _check_lines(command)
-    customer = found("customer", command.customer_id, await uow.customers.get(command.customer_id))
-    products = [await _orderable(uow, index, line.product_id, line.quantity) for index, line in
+    customer = found("customer", command.customer_id, uow.customers.get(command.customer_id))
+    products = [_orderable(uow, index, line.product_id, line.quantity) for index, line in
                 enumerate(command.lines)]
     order_id = str(uuid.uuid4())
     lines = []
-    for product, line in zip(products, command.lines):
+    for product, line in zip(products, command.lines, strict=True):
         product.stock -= line.quantity
         record_change(uow, product, events.STOCK_RESERVED, reason=f"order {order_id}")
-        lines.append(_line_snapshot(product, line.quantity))
+        lines.append(_order_line(product, line.quantity))
     total = money_text(sum((Decimal(line["lineTotal"]) for line in lines), Decimal(0)))
     now = utc_now()
     order = OrderRow(
@@ -52,26 +52,26 @@ async def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
         total_minor=to_minor_units(total), version=1, placed_at=now, updated_at=now,
     )
     uow.orders.add(order)
-    return await _commit(uow, order, events.ORDER_PLACED)
+    return _commit(uow, order, events.ORDER_PLACED)
 
 
-async def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Accepted:
+def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Accepted:
     checks = Checks()
     checks.text("reason", command.reason, max_length=MAX_REASON, required=False)
     checks.raise_if_any()
-    order = await _placed_order(uow, command.id, command.expected_version, "cancelled", command.actor)
+    order = _placed_order(uow, command.id, command.expected_version, "cancelled", command.actor)
     for line in order.lines:
-        product = found("product", line["productId"], await uow.products.get(line["productId"]))
+        product = found("product", line["productId"], uow.products.get(line["productId"]))
         product.stock += line["quantity"]
         record_change(uow, product, events.STOCK_RELEASED, reason=f"order {order.id} cancelled")
     order.status = CANCELLED
-    return await _commit(uow, order, events.ORDER_CANCELLED, reason=command.reason)
+    return _commit(uow, order, events.ORDER_CANCELLED, reason=command.reason)
 
 
-async def ship_order(command: ShipOrder, uow: UnitOfWork) -> Accepted:
-    order = await _placed_order(uow, command.id, command.expected_version, "shipped")
+def ship_order(command: ShipOrder, uow: UnitOfWork) -> Accepted:
+    order = _placed_order(uow, command.id, command.expected_version, "shipped")
     order.status = SHIPPED
-    return await _commit(uow, order, events.ORDER_SHIPPED)
+    return _commit(uow, order, events.ORDER_SHIPPED)
 
 
 def _check_lines(command: PlaceOrder) -> None:
@@ -87,8 +87,8 @@ def _check_lines(command: PlaceOrder) -> None:
     checks.raise_if_any()
 
 
-async def _orderable(uow: UnitOfWork, index: int, product_id: str, quantity: int) -> ProductRow:
-    product = found("product", product_id, await uow.products.get(product_id))
+def _orderable(uow: UnitOfWork, index: int, product_id: str, quantity: int) -> ProductRow:
+    product = found("product", product_id, uow.products.get(product_id))
     if product.status != ACTIVE:
         raise ValidationFailed(
             "An ordered product is not for sale.",
@@ -114,7 +114,8 @@ def line_payload(line: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _line_snapshot(product: ProductRow, quantity: int) -> dict[str, Any]:
+def _order_line(product: ProductRow, quantity: int) -> dict[str, Any]:
+    """The product as the line keeps it: later changes to the product do not rewrite the order."""
     return {
         "productId": product.id,
         "sku": product.sku,
@@ -125,10 +126,10 @@ def _line_snapshot(product: ProductRow, quantity: int) -> dict[str, Any]:
     }
 
 
-async def _placed_order(
+def _placed_order(
     uow: UnitOfWork, order_id: str, expected_version: int | None, verb: str, actor: str | None = None
 ) -> OrderRow:
-    order = await uow.orders.get(order_id)
+    order = uow.orders.get(order_id)
     if actor is not None and order is not None and order.customer_id != actor:
         order = None  # another customer's order looks like no order at all
     order = found("order", order_id, order)
@@ -138,20 +139,20 @@ async def _placed_order(
     return order
 
 
-async def _commit(uow: UnitOfWork, order: OrderRow, event_type: str, reason: str | None = None) -> Accepted:
-    customer = found("customer", order.customer_id, await uow.customers.get(order.customer_id))
+def _commit(uow: UnitOfWork, order: OrderRow, event_type: str, reason: str | None = None) -> Accepted:
+    customer = found("customer", order.customer_id, uow.customers.get(order.customer_id))
     if event_type != events.ORDER_PLACED:
         order.version += 1
         order.updated_at = utc_now()
-    payload = {**snapshot(order, customer.name), "customer": await snapshot_with_stats(uow, customer)}
+    payload = {**state_payload(order, customer.name), "customer": state_payload_with_stats(uow, customer)}
     if reason is not None:
         payload["reason"] = reason
     uow.outbox.record(events.NewEvent(events.ORDER, order.id, order.version, event_type, payload))
-    position = await uow.commit()
+    position = uow.commit()
     return Accepted(order.id, order.version, position)
 
 
-def snapshot(order: OrderRow, customer_name: str) -> dict[str, Any]:
+def state_payload(order: OrderRow, customer_name: str) -> dict[str, Any]:
     """The order as an event payload (amounts in minor units)."""
     return {
         "id": order.id,

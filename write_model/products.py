@@ -26,7 +26,7 @@ MAX_TAG = 50
 MAX_REASON = 500
 
 
-async def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
+def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
     checks = Checks()
     checks.text("sku", command.sku, max_length=MAX_SKU)
     _check_details(checks, command.name, command.description, command.category, command.tags)
@@ -34,7 +34,7 @@ async def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
     checks.quantity("initialStock", command.initial_stock, minimum=0)
     checks.raise_if_any()
     sku = command.sku.strip()
-    if await uow.products.by_sku(sku) is not None:
+    if uow.products.by_sku(sku) is not None:
         raise Duplicate(f"A product with SKU {sku!r} already exists.", "sku")
     now = utc_now()
     product = ProductRow(
@@ -52,15 +52,15 @@ async def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
         updated_at=now,
     )
     uow.products.add(product)
-    return await _commit(uow, product, events.PRODUCT_CREATED)
+    return _commit(uow, product, events.PRODUCT_CREATED)
 
 
-async def update_product(command: UpdateProduct, uow: UnitOfWork) -> Accepted:
+def update_product(command: UpdateProduct, uow: UnitOfWork) -> Accepted:
     checks = Checks()
     _check_details(checks, command.name, command.description, command.category, command.tags)
     checks.money("price", command.price)
     checks.raise_if_any()
-    product = await _load(uow, command.id, command.expected_version)
+    product = _load(uow, command.id, command.expected_version)
     if product.status == DISCONTINUED:
         raise InvalidState("A discontinued product cannot be changed.", product.status)
     if command.name is not None:
@@ -73,34 +73,34 @@ async def update_product(command: UpdateProduct, uow: UnitOfWork) -> Accepted:
         product.tags = _clean_tags(command.tags)
     if command.price is not None:
         product.price = money_text(command.price)
-    return await _commit(uow, product, events.PRODUCT_UPDATED)
+    return _commit(uow, product, events.PRODUCT_UPDATED)
 
 
-async def adjust_stock(command: AdjustStock, uow: UnitOfWork) -> Accepted:
+def adjust_stock(command: AdjustStock, uow: UnitOfWork) -> Accepted:
     checks = Checks()
     if command.delta == 0:
         checks.fail("delta", "must not be zero")
     checks.text("reason", command.reason, max_length=MAX_REASON, required=False)
     checks.raise_if_any()
-    product = await _load(uow, command.product_id, command.expected_version)
+    product = _load(uow, command.product_id, command.expected_version)
     if product.stock + command.delta < 0:
         raise ValidationFailed(
             "Stock cannot go below zero.",
             [FieldProblem("delta", f"would take stock from {product.stock} below zero")],
         )
     product.stock += command.delta
-    return await _commit(uow, product, events.STOCK_ADJUSTED, reason=command.reason)
+    return _commit(uow, product, events.STOCK_ADJUSTED, reason=command.reason)
 
 
-async def discontinue_product(command: DiscontinueProduct, uow: UnitOfWork) -> Accepted:
-    product = await _load(uow, command.id, command.expected_version)
+def discontinue_product(command: DiscontinueProduct, uow: UnitOfWork) -> Accepted:
+    product = _load(uow, command.id, command.expected_version)
     if product.status == DISCONTINUED:
         raise InvalidState("The product is already discontinued.", product.status)
     product.status = DISCONTINUED
-    return await _commit(uow, product, events.PRODUCT_DISCONTINUED)
+    return _commit(uow, product, events.PRODUCT_DISCONTINUED)
 
 
-def snapshot(product: ProductRow) -> dict[str, Any]:
+def state_payload(product: ProductRow) -> dict[str, Any]:
     """The product's full state as a JSON-safe event payload (amounts in minor units)."""
     return {
         "id": product.id,
@@ -132,8 +132,8 @@ def _clean_tags(tags: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(tag.strip() for tag in tags))
 
 
-async def _load(uow: UnitOfWork, product_id: str, expected_version: int | None) -> ProductRow:
-    product = found("product", product_id, await uow.products.get(product_id))
+def _load(uow: UnitOfWork, product_id: str, expected_version: int | None) -> ProductRow:
+    product = found("product", product_id, uow.products.get(product_id))
     check_version("product", expected_version, product.version)
     return product
 
@@ -144,13 +144,13 @@ def record_change(uow: UnitOfWork, product: ProductRow, event_type: str, reason:
     if event_type != events.PRODUCT_CREATED:
         product.version += 1
         product.updated_at = utc_now()
-    payload = snapshot(product)
+    payload = state_payload(product)
     if reason is not None:
         payload["reason"] = reason
     uow.outbox.record(events.NewEvent(events.PRODUCT, product.id, product.version, event_type, payload))
 
 
-async def _commit(uow: UnitOfWork, product: ProductRow, event_type: str, reason: str | None = None) -> Accepted:
+def _commit(uow: UnitOfWork, product: ProductRow, event_type: str, reason: str | None = None) -> Accepted:
     record_change(uow, product, event_type, reason)
-    position = await uow.commit()
+    position = uow.commit()
     return Accepted(product.id, product.version, position)

@@ -5,22 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import func
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session, select
 
 from write_model.results import Accepted
 from write_model.tables import CustomerRow, IdempotencyRow, OrderRow, ProductRow, utc_now
 
 
 class Products:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def get(self, product_id: str) -> ProductRow | None:
-        return await self._session.get(ProductRow, product_id)
+    def get(self, product_id: str) -> ProductRow | None:
+        return self._session.get(ProductRow, product_id)
 
-    async def by_sku(self, sku: str) -> ProductRow | None:
-        result = await self._session.exec(select(ProductRow).where(ProductRow.sku == sku))
+    def by_sku(self, sku: str) -> ProductRow | None:
+        result = self._session.exec(select(ProductRow).where(ProductRow.sku == sku))
         return result.first()
 
     def add(self, product: ProductRow) -> None:
@@ -28,14 +27,14 @@ class Products:
 
 
 class Customers:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def get(self, customer_id: str) -> CustomerRow | None:
-        return await self._session.get(CustomerRow, customer_id)
+    def get(self, customer_id: str) -> CustomerRow | None:
+        return self._session.get(CustomerRow, customer_id)
 
-    async def by_email_key(self, email_key: str) -> CustomerRow | None:
-        result = await self._session.exec(select(CustomerRow).where(CustomerRow.email_key == email_key))
+    def by_email_key(self, email_key: str) -> CustomerRow | None:
+        result = self._session.exec(select(CustomerRow).where(CustomerRow.email_key == email_key))
         return result.first()
 
     def add(self, customer: CustomerRow) -> None:
@@ -49,20 +48,20 @@ class OrderStats:
 
 
 class Orders:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def get(self, order_id: str) -> OrderRow | None:
-        return await self._session.get(OrderRow, order_id)
+    def get(self, order_id: str) -> OrderRow | None:
+        return self._session.get(OrderRow, order_id)
 
     def add(self, order: OrderRow) -> None:
         self._session.add(order)
 
-    async def stats(self, customer_id: str) -> OrderStats:
+    def stats(self, customer_id: str) -> OrderStats:
         """Count and total of the customer's orders that are not cancelled, including the
         changes made so far in this unit of work."""
-        await self._session.flush()
-        result = await self._session.exec(
+        self._session.flush()
+        result = self._session.exec(
             select(func.count(), func.coalesce(func.sum(OrderRow.total_minor), 0)).where(
                 OrderRow.customer_id == customer_id, OrderRow.status != "CANCELLED"
             )
@@ -80,11 +79,11 @@ class IdempotencyRecord:
 
 
 class IdempotencyKeys:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def get(self, key: str) -> IdempotencyRecord | None:
-        row = await self._session.get(IdempotencyRow, key)
+    def get(self, key: str) -> IdempotencyRecord | None:
+        row = self._session.get(IdempotencyRow, key)
         return None if row is None else IdempotencyRecord(row.fingerprint, Accepted(**row.result))
 
     def add(self, key: str, record: IdempotencyRecord) -> None:

@@ -35,7 +35,8 @@ class StateRecord:
 
 
 class Snapshot:
-    """Every state as of `position`: events after it are not reflected, events up to it are."""
+    """One read transaction that sees every state as of `position`: events after it are not
+    reflected, events up to it are. (An event's own copy of its state is its "state payload".)"""
 
     def __init__(self, session: AsyncSession, position: int) -> None:
         self._session = session
@@ -49,7 +50,7 @@ class Snapshot:
     async def states(self, kind: str, batch_size: int) -> AsyncIterator[list[StateRecord]]:
         if kind == "products":
             async for product_rows in self._rows(ProductRow, batch_size):
-                yield self._records(events.PRODUCT, [products.snapshot(row) for row in product_rows])
+                yield self._records(events.PRODUCT, [products.state_payload(row) for row in product_rows])
         elif kind == "customers":
             async for customer_rows in self._rows(CustomerRow, batch_size):
                 yield self._records(events.CUSTOMER, await self._customer_states(customer_rows))
@@ -82,7 +83,7 @@ class Snapshot:
         )
         by_customer = {customer_id: (int(count), int(total)) for customer_id, count, total in stats}
         return [
-            customers.snapshot(row, order_count=by_customer.get(row.id, (0, 0))[0],
+            customers.state_payload(row, order_count=by_customer.get(row.id, (0, 0))[0],
                                total_spent_minor=by_customer.get(row.id, (0, 0))[1])
             for row in rows
         ]
@@ -92,7 +93,7 @@ class Snapshot:
             select(CustomerRow.id, CustomerRow.name).where(col(CustomerRow.id).in_({row.customer_id for row in rows}))
         )
         name_of = dict(names.all())
-        return [orders.snapshot(row, name_of[row.customer_id]) for row in rows]
+        return [orders.state_payload(row, name_of[row.customer_id]) for row in rows]
 
 
 _TABLES: dict[str, type[SQLModel]] = {"products": ProductRow, "customers": CustomerRow, "orders": OrderRow}

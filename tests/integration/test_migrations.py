@@ -13,12 +13,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from server.bootstrap import Container
-from tests.support import STOREFRONT
-from write_model.database import MIGRATIONS, create_schema, open_database
+from tests.support import STOREFRONT, in_unit_of_work
+from write_model.database import MIGRATIONS, Database, create_schema, open_database
 from write_model.repositories import IdempotencyRecord
 from write_model.results import Accepted
-from write_model.unit_of_work import UnitOfWork
 
 
 def _config() -> Config:
@@ -46,13 +44,13 @@ def _check(connection: Connection) -> None:
     command.check(config)  # raises when the tables and the migrations disagree
 
 
-async def test_the_migrations_build_exactly_the_tables_the_code_declares(container: Container) -> None:
-    async with container.database.writer.connect() as connection:
+async def test_the_migrations_build_exactly_the_tables_the_code_declares(database: Database) -> None:
+    async with database.writer.connect() as connection:
         await connection.run_sync(_check)
 
 
-async def test_migrating_again_and_from_concurrent_processes_is_harmless(container: Container, tmp_path: Path) -> None:
-    await create_schema(container.database)
+async def test_migrating_again_and_from_concurrent_processes_is_harmless(database: Database, tmp_path: Path) -> None:
+    await create_schema(database)
     fresh = tmp_path / "fresh.db"
     env = {**os.environ, "STOREFRONT_DATABASE_URL": f"sqlite+aiosqlite:///{fresh}"}
     migrations = [
@@ -77,6 +75,6 @@ async def test_idempotency_records_stored_with_a_command_name_still_answer(tmp_p
 
     await create_schema(database)
 
-    async with UnitOfWork(database.writer) as uow:
-        assert await uow.idempotency_keys.get("k-1") == IdempotencyRecord("f-1", Accepted("p-1", 2, 7))
+    record = await in_unit_of_work(database, lambda uow: uow.idempotency_keys.get("k-1"))
+    assert record == IdempotencyRecord("f-1", Accepted("p-1", 2, 7))
     await database.dispose()

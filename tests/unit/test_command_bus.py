@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tests.support import wait_until
 from write_model import products
 from write_model.bus import CommandBus, Handler, UnresolvedConflict
 from write_model.commands import Command, CreateProduct
-from write_model.database import Database, create_schema, open_database
+from write_model.database import Database, open_database
 from write_model.errors import Duplicate, WriteModelUnavailable
 from write_model.results import Accepted
 from write_model.tables import ProductRow, utc_now
@@ -24,17 +23,9 @@ from write_model.unit_of_work import UnitOfWork
 SKU = "RACE-1"
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'write.db'}")
-    await create_schema(database)
-    yield database
-    await database.dispose()
-
-
 def _bus(database: Database, handler: Handler) -> CommandBus:
     handlers: dict[type[Command], Handler] = {CreateProduct: handler}
-    return CommandBus(lambda: UnitOfWork(database.writer), handlers)
+    return CommandBus(database.commands, handlers)
 
 
 def _create() -> CreateProduct:
@@ -50,15 +41,15 @@ def _add_duplicate_sku(uow: UnitOfWork) -> None:
 
 
 async def test_a_rejection_on_the_retry_is_returned(database: Database) -> None:
-    assert isinstance(await CommandBus(lambda: UnitOfWork(database.writer)).dispatch(_create()), Accepted)
+    assert isinstance(await CommandBus(database.commands).dispatch(_create()), Accepted)
     runs = 0
 
-    async def lose_the_race_then_check(command: CreateProduct, uow: UnitOfWork) -> Accepted:
+    def lose_the_race_then_check(command: CreateProduct, uow: UnitOfWork) -> Accepted:
         nonlocal runs
         runs += 1
         if runs == 1:
             _add_duplicate_sku(uow)
-        return await products.create_product(command, uow)  # sees the winner's SKU: Duplicate
+        return products.create_product(command, uow)  # sees the winner's SKU: Duplicate
 
     result = await _bus(database, lose_the_race_then_check).dispatch(_create())
 
@@ -69,14 +60,14 @@ async def test_a_rejection_on_the_retry_is_returned(database: Database) -> None:
 async def test_a_second_conflict_raises_and_is_logged_with_its_cause(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert isinstance(await CommandBus(lambda: UnitOfWork(database.writer)).dispatch(_create()), Accepted)
+    assert isinstance(await CommandBus(database.commands).dispatch(_create()), Accepted)
     runs = 0
 
-    async def always_conflict(command: CreateProduct, uow: UnitOfWork) -> Accepted:
+    def always_conflict(command: CreateProduct, uow: UnitOfWork) -> Accepted:
         nonlocal runs
         runs += 1
         _add_duplicate_sku(uow)
-        return await products.create_product(command, uow)
+        return products.create_product(command, uow)
 
     with caplog.at_level(logging.ERROR, logger="write_model.bus"), pytest.raises(UnresolvedConflict) as raised:
         await _bus(database, always_conflict).dispatch(_create())
@@ -94,10 +85,10 @@ async def test_a_database_that_cannot_be_opened_is_unavailable_not_a_bug(tmp_pat
     threads_before = set(threading.enumerate())
     try:
         with pytest.raises(WriteModelUnavailable) as raised:
-            await CommandBus(lambda: UnitOfWork(database.writer)).dispatch(_create())
+            await CommandBus(database.commands).dispatch(_create())
         assert "unable to open database file" in str(raised.value.__cause__)
     finally:
         await database.dispose()
         # aiosqlite's thread of the failed connection reports its own end to this loop: let it.
-        while set(threading.enumerate()) - threads_before:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: not set(threading.enumerate()) - threads_before, 10,
+                         lambda: f"aiosqlite threads to end: {set(threading.enumerate()) - threads_before}")

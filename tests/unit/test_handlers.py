@@ -6,13 +6,13 @@ stream, version and position an idempotency record is read off.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from tests.support import in_unit_of_work
 from write_model import customers, orders, products
 from write_model.commands import (
     AdjustStock,
@@ -25,7 +25,7 @@ from write_model.commands import (
     ShipOrder,
     UpdateProduct,
 )
-from write_model.database import Database, create_schema, open_database
+from write_model.database import Database
 from write_model.errors import (
     Duplicate,
     InsufficientStock,
@@ -41,15 +41,7 @@ from write_model.results import Accepted
 from write_model.unit_of_work import UnitOfWork
 
 C = TypeVar("C")
-Handler = Callable[[C, UnitOfWork], Awaitable[Accepted]]
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'write.db'}")
-    await create_schema(database)
-    yield database
-    await database.dispose()
+Handler = Callable[[C, UnitOfWork], Accepted]
 
 
 async def _events(database: Database) -> list[StoredEvent]:
@@ -59,8 +51,7 @@ async def _events(database: Database) -> list[StoredEvent]:
 async def _run(database: Database, handler: Handler[C], command: C) -> Accepted:
     """Run one command in a fresh unit of work; its result must name the last event it wrote."""
     before = await Outbox(database).head()
-    async with UnitOfWork(database.writer) as uow:
-        accepted = await handler(command, uow)
+    accepted = await in_unit_of_work(database, lambda uow: handler(command, uow))
     last = (await _events(database))[-1]
     assert accepted == Accepted(last.stream_id, last.stream_version, last.position)
     assert last.position > before
@@ -71,17 +62,15 @@ async def _rejected(database: Database, handler: Handler[C], command: C, rejecti
     """Run a command that must be rejected; nothing may reach the outbox."""
     before = await _events(database)
     with pytest.raises(rejection) as raised:
-        async with UnitOfWork(database.writer) as uow:
-            await handler(command, uow)
+        await in_unit_of_work(database, lambda uow: handler(command, uow))
     assert await _events(database) == before
     return raised.value
 
 
 async def _stock_and_price(database: Database, product_id: str) -> tuple[int, str]:
-    async with UnitOfWork(database.writer) as uow:
-        product = await uow.products.get(product_id)
-        assert product is not None
-        return product.stock, product.price
+    product = await in_unit_of_work(database, lambda uow: uow.products.get(product_id))
+    assert product is not None
+    return product.stock, product.price
 
 
 async def _stock(database: Database, product_id: str) -> int:
@@ -89,10 +78,9 @@ async def _stock(database: Database, product_id: str) -> int:
 
 
 async def _order_status(database: Database, order_id: str) -> str:
-    async with UnitOfWork(database.writer) as uow:
-        order = await uow.orders.get(order_id)
-        assert order is not None
-        return order.status
+    order = await in_unit_of_work(database, lambda uow: uow.orders.get(order_id))
+    assert order is not None
+    return order.status
 
 
 async def _create(database: Database, sku: str, price: str = "12.50", stock: int = 10) -> Accepted:
@@ -213,7 +201,8 @@ async def test_placing_an_order_reserves_every_line_then_records_the_order(datab
     placed = await _place(database, customer.id, (mug.id, 2), (cup.id, 1))
 
     reserved_mug, reserved_cup, order = (await _events(database))[-3:]
-    reservations = [(e.event_type, e.stream_id, e.stream_version, e.payload["stock"]) for e in (reserved_mug, reserved_cup)]
+    reservations = [(event.event_type, event.stream_id, event.stream_version, event.payload["stock"])
+                    for event in (reserved_mug, reserved_cup)]
     assert reservations == [("StockReserved", mug.id, 2, 3), ("StockReserved", cup.id, 2, 0)]
     assert reserved_mug.payload["reason"] == f"order {placed.id}"
     assert (order.event_type, order.stream_type, order.stream_version, order.position) == (

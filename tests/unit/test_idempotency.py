@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
+from tests.support import in_unit_of_work
 from write_model.bus import MAX_IDEMPOTENCY_KEY, CommandBus
 from write_model.commands import AdjustStock, CreateProduct, OrderLineRequest, PlaceOrder, RegisterCustomer
-from write_model.database import Database, create_schema, open_database
+from write_model.database import Database
 from write_model.errors import ValidationFailed
 from write_model.outbox import Outbox
 from write_model.repositories import IdempotencyRecord
 from write_model.results import Accepted
-from write_model.unit_of_work import UnitOfWork
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'write.db'}")
-    await create_schema(database)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture
 def bus(database: Database) -> CommandBus:
-    return CommandBus(lambda: UnitOfWork(database.writer))
+    return CommandBus(database.commands)
 
 
 async def _accepted(bus: CommandBus, command: CreateProduct | AdjustStock | RegisterCustomer | PlaceOrder) -> Accepted:
@@ -44,8 +34,7 @@ async def _product(bus: CommandBus, stock: int = 5) -> Accepted:
 
 
 async def _record(database: Database, key: str) -> IdempotencyRecord | None:
-    async with UnitOfWork(database.writer) as uow:
-        return await uow.idempotency_keys.get(key)
+    return await in_unit_of_work(database, lambda uow: uow.idempotency_keys.get(key))
 
 
 async def test_the_same_key_and_input_answer_the_earlier_result_and_run_once(

@@ -1,7 +1,7 @@
 """products and outbox
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
 from collections.abc import Sequence

@@ -1,0 +1,188 @@
+"""Group commit on a real SQLite write model: commands queued while a transaction runs share the
+next one, each in a savepoint of its own (no read model).
+
+The writer is held inside a job of its own until the commands under test are queued behind it,
+so they form one group whatever the timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import in_unit_of_work, wait_until
+from write_model import products
+from write_model.bus import HANDLERS, CommandBus, Handler
+from write_model.commands import AdjustStock, Command, CreateProduct, DiscontinueProduct
+from write_model.database import Database, create_schema, open_database
+from write_model.errors import ValidationFailed
+from write_model.outbox import Outbox
+from write_model.results import Accepted
+from write_model.unit_of_work import UnitOfWork
+from write_model.writer import GroupCommitWriter, SessionWriter, UnitsOfWork
+
+HOLD_TIMEOUT_S = 10
+
+
+def _writer(database: Database) -> GroupCommitWriter:
+    assert isinstance(database.commands, GroupCommitWriter)
+    return database.commands
+
+
+@asynccontextmanager
+async def _writer_held(database: Database) -> AsyncIterator[None]:
+    """The writer busy with a transaction of its own until the block ends."""
+    released, running = threading.Event(), threading.Event()
+
+    def hold(_units: UnitsOfWork) -> None:
+        running.set()
+        released.wait(HOLD_TIMEOUT_S)
+
+    held = asyncio.ensure_future(database.commands.run(hold))
+    await wait_until(running.is_set, HOLD_TIMEOUT_S, "the writer to run the holding job")
+    try:
+        yield
+    finally:
+        released.set()
+        await held
+
+
+async def _one_group(database: Database, *dispatches: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run the dispatches in one group; returns each one's result or exception."""
+    writer = _writer(database)
+    async with _writer_held(database):
+        tasks = [asyncio.ensure_future(dispatch) for dispatch in dispatches]
+        await wait_until(lambda: writer.queued == len(tasks), HOLD_TIMEOUT_S,
+                         lambda: f"{len(tasks)} commands queued; {writer.queued} are")
+        groups = writer.committed_groups
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert writer.committed_groups == groups + 2  # the holding job's group, then exactly one more
+    return results
+
+
+async def _product(bus: CommandBus, stock: int) -> Accepted:
+    result = await bus.dispatch(CreateProduct(sku="MUG-1", name="Mug", category="c", price=Decimal("2.50"),
+                                              initial_stock=stock))
+    assert isinstance(result, Accepted)
+    return result
+
+
+async def _stock(database: Database, product_id: str) -> tuple[int, int]:
+    product = await in_unit_of_work(database, lambda uow: uow.products.get(product_id))
+    assert product is not None
+    return product.stock, product.version
+
+
+@pytest.fixture
+def bus(database: Database) -> CommandBus:
+    return CommandBus(database.commands)
+
+
+async def test_a_rejected_command_between_two_accepted_ones_rolls_back_alone(
+    database: Database, bus: CommandBus
+) -> None:
+    product = await _product(bus, stock=5)
+
+    first, refused, last = await _one_group(
+        database,
+        bus.dispatch(AdjustStock(product.id, delta=-3)),
+        bus.dispatch(AdjustStock(product.id, delta=-3)),  # sees the first: 2 left, refused
+        bus.dispatch(AdjustStock(product.id, delta=-2)),
+    )
+
+    assert first == Accepted(product.id, 2, product.position + 1)
+    assert isinstance(refused, ValidationFailed) and [p.field for p in refused.fields] == ["delta"]
+    assert last == Accepted(product.id, 3, product.position + 2)
+    events = await Outbox(database).read_after(product.position, 100)
+    assert [(e.position, e.stream_version, e.payload["stock"]) for e in events] == [
+        (product.position + 1, 2, 2),
+        (product.position + 2, 3, 0),
+    ]
+    assert await Outbox(database).head() == product.position + 2
+    assert await _stock(database, product.id) == (0, 3)
+
+
+async def test_the_same_key_twice_in_one_group_runs_once(database: Database, bus: CommandBus) -> None:
+    product = await _product(bus, stock=0)
+
+    results = await _one_group(database, *(bus.dispatch(AdjustStock(product.id, delta=1, key="k-1"))
+                                           for _ in range(2)))
+
+    assert results == [Accepted(product.id, 2, product.position + 1)] * 2
+    assert await Outbox(database).head() == product.position + 1
+    record = await in_unit_of_work(database, lambda uow: uow.idempotency_keys.get("k-1"))
+    assert record is not None and record.result == results[0]
+    assert await _stock(database, product.id) == (1, 2)
+
+
+class HandlerBug(Exception):
+    """Not a rejection: a bug in a handler, after it changed the product."""
+
+
+def _discontinue_then_fail(command: DiscontinueProduct, uow: UnitOfWork) -> Accepted:
+    products.discontinue_product(command, uow)
+    raise HandlerBug("after the discontinuation was written")
+
+
+async def test_a_failing_handler_rolls_back_only_itself(database: Database) -> None:
+    handlers: dict[type[Command], Handler] = {**HANDLERS, DiscontinueProduct: _discontinue_then_fail}
+    bus = CommandBus(database.commands, handlers)
+    product = await _product(bus, stock=5)
+
+    before, failed, after = await _one_group(
+        database,
+        bus.dispatch(AdjustStock(product.id, delta=1)),
+        bus.dispatch(DiscontinueProduct(product.id)),
+        bus.dispatch(AdjustStock(product.id, delta=1)),
+    )
+
+    assert isinstance(failed, HandlerBug)
+    assert before == Accepted(product.id, 2, product.position + 1)
+    assert after == Accepted(product.id, 3, product.position + 2)  # still active: the bug left no trace
+    events = await Outbox(database).read_after(product.position, 100)
+    assert [(e.event_type, e.payload["status"]) for e in events] == [("StockAdjusted", "ACTIVE")] * 2
+    assert await _stock(database, product.id) == (7, 3)
+
+
+async def test_a_group_holds_at_most_its_maximum(tmp_path: Path) -> None:
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'write.db'}", write_group_max=2)
+    try:
+        await create_schema(database)
+        bus = CommandBus(database.commands)
+        product = await _product(bus, stock=0)
+        writer = _writer(database)
+        async with _writer_held(database):
+            tasks = [asyncio.ensure_future(bus.dispatch(AdjustStock(product.id, delta=1))) for _ in range(3)]
+            await wait_until(lambda: writer.queued == 3, HOLD_TIMEOUT_S, lambda: f"3 queued; {writer.queued} are")
+            groups = writer.committed_groups
+        results = await asyncio.gather(*tasks)
+
+        assert writer.committed_groups == groups + 3  # the holding job's, then two
+        assert [result.position for result in results if isinstance(result, Accepted)] == [
+            product.position + 1, product.position + 2, product.position + 3
+        ]
+    finally:
+        await database.dispose()
+
+
+async def test_the_session_writer_runs_the_same_commands_a_transaction_each(database: Database) -> None:
+    """The writer for databases with concurrent writers (PostgreSQL), here on the async SQLite engine."""
+    bus = CommandBus(SessionWriter(database.writer))
+    product = await _product(bus, stock=1)
+
+    refused = await bus.dispatch(AdjustStock(product.id, delta=-2))
+    accepted = await bus.dispatch(AdjustStock(product.id, delta=-1, key="k-1"))
+    again = await bus.dispatch(AdjustStock(product.id, delta=-1, key="k-1"))
+
+    assert isinstance(refused, ValidationFailed)
+    assert accepted == again == Accepted(product.id, 2, product.position + 1)
+    assert await Outbox(database).head() == product.position + 1
+    assert await _stock(database, product.id) == (0, 2)
+

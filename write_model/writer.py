@@ -1,0 +1,181 @@
+"""Writers: where commands' units of work run.
+
+A job is what the command bus runs for one command: it opens units of work from the factory it
+is given (each one a SAVEPOINT of the transaction it runs in, so a retry or a rejection undoes
+only its own part) and returns the command's answer. A writer runs jobs and commits them.
+
+`GroupCommitWriter` (SQLite) runs every job of the process on one thread with a synchronous
+connection, so a whole unit of work runs without a trip through the event loop per statement,
+and the jobs that queue up while a transaction runs share the next one (group commit).
+`SessionWriter` runs each job in a transaction of its own on an async engine, for databases
+that run writers concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
+
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from write_model.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
+
+UnitsOfWork = Callable[[], AbstractContextManager[UnitOfWork]]
+"""Opens a unit of work: leaving its block normally keeps its changes, an exception undoes them."""
+
+Job = Callable[[UnitsOfWork], T]
+
+
+class Writer(Protocol):
+    async def run(self, job: Job[T]) -> T:
+        """Run the job and commit; its answer (or exception) comes back only once it is durable."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: Any = None
+    error: Exception | None = None
+
+    def unwrap(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def run_group(session: Session, jobs: Sequence[Job[Any]]) -> list[Outcome]:
+    """Run the jobs in one transaction, in order, and commit it. A job that raises undoes only
+    its own savepoints; a failing COMMIT raises, failing them all."""
+    outcomes = []
+    with session.begin():
+        for job in jobs:
+            try:
+                outcomes.append(Outcome(value=job(lambda: _savepoint(session))))
+            except Exception as error:  # the job's own answer, delivered to its caller alone
+                outcomes.append(Outcome(error=error))
+    return outcomes
+
+
+@contextmanager
+def _savepoint(session: Session) -> Iterator[UnitOfWork]:
+    with session.begin_nested():
+        yield UnitOfWork(session)
+
+
+@dataclass(frozen=True)
+class _Request:
+    job: Job[Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+class GroupCommitWriter:
+    """One thread, one connection. The thread starts with the first job (after migrations,
+    which run before anything is dispatched) and stops on `close()`.
+
+    A group is the job that wakes the thread plus whatever else is queued, up to `group_max`,
+    waiting at most `group_wait_s` for more (0: a lone command is never delayed).
+    """
+
+    def __init__(self, engine: Engine, *, group_max: int = 64, group_wait_s: float = 0.0) -> None:
+        self._engine = engine
+        self._group_max = group_max
+        self._group_wait_s = group_wait_s
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.committed_groups = 0
+
+    async def run(self, job: Job[T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="write-model-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(_Request(job, loop, future))
+        return await future
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for the next group."""
+        return self._queue.qsize()
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(thread.join)
+        self._engine.dispose()
+
+    def _serve(self) -> None:
+        while (group := self._next_group()) is not None:
+            try:
+                with Session(self._engine, expire_on_commit=False) as session:
+                    outcomes = run_group(session, [request.job for request in group])
+                self.committed_groups += 1
+            except Exception as error:  # BEGIN or COMMIT failed: no job of the group is durable
+                outcomes = [Outcome(error=error)] * len(group)
+            for request, outcome in zip(group, outcomes, strict=True):
+                _settle(request, outcome)
+
+    def _next_group(self) -> list[_Request] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        group = [first]
+        deadline = time.monotonic() + self._group_wait_s
+        while len(group) < self._group_max:
+            remaining = deadline - time.monotonic()
+            try:
+                request = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if request is None:
+                self._queue.put(None)  # stop once this group is done
+                break
+            group.append(request)
+        return group
+
+
+def _settle(request: _Request, outcome: Outcome) -> None:
+    with contextlib.suppress(RuntimeError):  # the caller's loop has closed: nobody waits for the answer
+        request.loop.call_soon_threadsafe(_resolve, request.future, outcome)
+
+
+def _resolve(future: asyncio.Future[Any], outcome: Outcome) -> None:
+    if future.cancelled():
+        return
+    if outcome.error is not None:
+        future.set_exception(outcome.error)
+    else:
+        future.set_result(outcome.value)
+
+
+class SessionWriter:
+    """Each job in a transaction of its own on the async engine; jobs run concurrently."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def run(self, job: Job[T]) -> T:
+        async with AsyncSession(self._engine, expire_on_commit=False) as session:
+            # sqlmodel's AsyncSession hands its own Session class to the function.
+            [outcome] = await session.run_sync(lambda sync: run_group(cast(Session, sync), [job]))
+        result: T = outcome.unwrap()
+        return result
+
+    async def close(self) -> None:
+        """The engine belongs to the `Database`, which disposes of it."""
