@@ -21,12 +21,15 @@ from strawberry.types.graphql import OperationType
 from schema.error_codes import ErrorCodes
 from schema.limits import Limits, bound_field_merging, complexity_rule
 from schema.mutation import Mutation
+from schema.parse_cache import ParsedDocuments, ParseOnce
 from schema.query import Query
 from schema.subscription import Subscription
 from schema.validation_cache import PassedDocuments, ValidateOnce
 
-
 DOCUMENT_CACHE_SIZE = 512
+# Syntax trees are bounded by their texts' size too (schema/parse_cache.py).
+PARSE_CACHE_SIZE = 256
+PARSE_CACHE_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,14 @@ def build_schema(protection: Protection = Protection()) -> Schema:
     # validation on an excess, before the standard rules walk what it would expand to.
     rule = complexity_rule(protection.limits)
     passed = PassedDocuments(DOCUMENT_CACHE_SIZE)
+    parsed = ParsedDocuments(PARSE_CACHE_SIZE, PARSE_CACHE_CHARS)
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(protection.max_tokens),
         lambda: AddValidationRules([rule]),
         lambda: ErrorCodes(hide_suggestions=not protection.introspection),
-        # Every rule here, the complexity one too, depends on the document alone. strawberry's
-        # ParserCache is left out: a syntax error raised in its hook escapes ErrorCodes and loses
-        # its code.
+        # Caches only documents that parsed; errors take strawberry's own path and keep their codes.
+        lambda: ParseOnce(parsed),
+        # Every rule here, the complexity one too, depends on the document alone.
         lambda: ValidateOnce(passed),
     ]
     if not protection.introspection:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from read_model.customers import CustomerStore
-from schema.principal import Principal
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
+from schema.principal import Principal
 from write_model.bus import CommandBus
 
 
-class ReadPositions(Protocol):
-    """How far the read model has caught up (satisfied by the sync package's IndexedPosition)."""
+class IndexedPosition(Protocol):
+    """How far the read model has caught up: the position up to which every event is searchable
+    (satisfied by the sync package's IndexedPositionTracker)."""
 
     async def current(self) -> int: ...
 
@@ -23,6 +25,8 @@ class ReadPositions(Protocol):
 
 
 class SyncState(Protocol):
+    """The write side of the sync status (satisfied by the sync package's WriteSideStatus)."""
+
     async def head_position(self) -> int: ...
 
     async def dead_letter_count(self) -> int: ...
@@ -65,7 +69,7 @@ class Context:
     products: ProductStore
     customers: CustomerStore
     orders: OrderStore
-    read_positions: ReadPositions
+    indexed_position: IndexedPosition
     sync_state: SyncState
     changes: ChangeSource
     consistency_timeout_s: float
@@ -79,10 +83,19 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # Set on WebSocket connections: ends the whole connection (slow subscribers, expired tokens).
     close_connection: CloseConnection | None = None
+    # Every guarded resolver asks; the credentials are checked once per request or connection.
+    _principal: Principal | None = field(default=None, init=False, repr=False)
 
     async def identify(self) -> Principal:
-        """The principal behind this request or connection (see schema.auth)."""
+        """The principal behind this request or connection (see schema.auth). Until its token
+        expires it is kept; bad credentials are not, so each asker gets their error."""
+        principal = self._principal
+        if principal is None or (principal.expires_at is not None and principal.expires_at <= datetime.now(UTC)):
+            principal = self._principal = await self.authenticate(self._credentials())
+        return principal
+
+    def _credentials(self) -> str | None:
         if self.connection_params is not None:
             credentials = self.connection_params.get("authorization")
-            return await self.authenticate(credentials if isinstance(credentials, str) else None)
-        return await self.authenticate(self.authorization)
+            return credentials if isinstance(credentials, str) else None
+        return self.authorization

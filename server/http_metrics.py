@@ -19,6 +19,10 @@ class HttpMetrics:
                                  ["method", "path", "status"], registry=registry)
         self._seconds = Histogram("storefront_http_request_seconds", "Time to answer an HTTP request.",
                                   ["method", "path"], registry=registry)
+        # Each request would otherwise look its labelled series up again (labels() checks, locks
+        # and builds its key every time). One entry per series the metrics keep anyway.
+        self._counted: dict[tuple[str, str, int], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,5 +41,19 @@ class HttpMetrics:
         try:
             await self._app(scope, receive, send_and_observe)
         finally:
-            self._requests.labels(scope["method"], path, str(status)).inc()
-            self._seconds.labels(scope["method"], path).observe(time.perf_counter() - started)
+            self._timer(scope["method"], path).observe(time.perf_counter() - started)
+            self._counter(scope["method"], path, status).inc()
+
+    def _counter(self, method: str, path: str, status: int) -> Counter:
+        key = (method, path, status)
+        counter = self._counted.get(key)
+        if counter is None:
+            counter = self._counted[key] = self._requests.labels(method, path, str(status))
+        return counter
+
+    def _timer(self, method: str, path: str) -> Histogram:
+        key = (method, path)
+        timer = self._timed.get(key)
+        if timer is None:
+            timer = self._timed[key] = self._seconds.labels(method, path)
+        return timer

@@ -12,8 +12,8 @@ import pytest
 from graphql import get_introspection_query
 
 from server.bootstrap import Container
-from tests.conftest import Api
 from tests.e2e.test_subscriptions import PRODUCT_CHANGED, RawSocket
+from tests.support import Api
 
 
 def _depth_bomb(levels: int) -> str:
@@ -50,6 +50,23 @@ async def test_hostile_operations_are_refused_with_their_code(
     assert body.get("data") is None
     assert {error["extensions"]["code"] for error in body["errors"]} == {code}
     assert "Traceback" not in json.dumps(body)
+
+
+# Refused while parsing: only documents that parsed are cached (schema/parse_cache.py), so these
+# take the normal path, and keep their code, every time they come back.
+PARSE_REFUSALS = [
+    ("syntax error", "{ products(first: 1) { totalCount }", "BAD_USER_INPUT"),
+    ("too many tokens", "{ " + "__typename " * 3_000 + "}", "QUERY_TOO_COMPLEX"),
+]
+
+
+@pytest.mark.parametrize(("name", "document", "code"), PARSE_REFUSALS, ids=[case[0] for case in PARSE_REFUSALS])
+async def test_a_document_refused_while_parsing_keeps_its_code_when_sent_again(
+    api: Api, name: str, document: str, code: str
+) -> None:
+    bodies = [await api.raw(document) for _ in range(3)]
+    assert [[error["extensions"]["code"] for error in body["errors"]] for body in bodies] == [[code]] * 3
+    assert all(body.get("data") is None for body in bodies)
 
 
 async def test_a_long_string_in_a_small_body_is_a_field_error(api: Api, container: Container) -> None:
