@@ -28,7 +28,7 @@ from server.bootstrap import Container, build, migrate
 from sync.projections import product_document, project
 from write_model.commands import AdjustStock, Command, CreateProduct, UpdateProduct
 from write_model.events import StoredEvent
-from write_model.products import snapshot
+from write_model.products import state_payload
 from write_model.results import Accepted
 from write_model.tables import ProductRow
 
@@ -77,7 +77,7 @@ async def run(run: Run, sizes: Sizes) -> Outcome:
         f"Backlog: {writes.done:,} commands ({head:,} events) through the command bus by {WRITERS} concurrent "
         f"writers at {writes.per_second:,.0f} commands/s, with no worker running.",
         f"Ours: `SyncWorker.run()` (lease, outbox tail, bulk, refresh, checkpoint) started on the backlog and "
-        f"waited for with `IndexedPosition.wait_for(head)`: {drain_seconds:.1f} s.",
+        f"waited for with `IndexedPositionTracker.wait_for(head)`: {drain_seconds:.1f} s.",
         f"Baseline (the B1 method on these events): `async_streaming_bulk` of the {len(operations):,} projected "
         f"documents, one per event in order, chunk size {sizes.batch_size}, one refresh: {raw_seconds:.1f} s.",
         f"Zero lost: {lost:,} product documents differ from the write model; checkpoint {checkpoint:,} of head "
@@ -128,7 +128,7 @@ async def _drain(container: Container, head: int) -> float:
     started = time.perf_counter()
     task = asyncio.create_task(container.worker.run())
     try:
-        if not await container.positions.wait_for(head, DRAIN_TIMEOUT_S):
+        if not await container.indexed_position.wait_for(head, DRAIN_TIMEOUT_S):
             raise TimeoutError(f"the worker did not reach position {head:,} within {DRAIN_TIMEOUT_S:g} s")
         return time.perf_counter() - started
     finally:
@@ -140,7 +140,7 @@ async def _lost(container: Container) -> int:
     """Products whose document is missing or differs from the write model's state."""
     async with AsyncSession(container.database.reader) as session:
         rows = list(await session.exec(select(ProductRow)))
-    expected = {row.id: product_document(snapshot(row), container.settings.currency) for row in rows}
+    expected = {row.id: product_document(state_payload(row), container.settings.currency) for row in rows}
     alias = PRODUCTS.alias(container.settings.index_prefix)
     indexed = {hit["_id"]: hit["_source"] async for hit in async_scan(container.elasticsearch, index=alias)}
     return sum(1 for product_id, document in expected.items() if indexed.get(product_id) != document)

@@ -49,7 +49,7 @@ def product_input(n: int, rng: random.Random, sku_prefix: str = "B") -> dict[str
 
 
 def product_state(n: int, rng: random.Random) -> dict[str, Any]:
-    """Product n as its ProductCreated event carries it (the shape of `write_model.products.snapshot`)."""
+    """Product n as its ProductCreated event carries it (the shape of `write_model.products.state_payload`)."""
     given = product_input(n, rng)
     created = (_EPOCH + timedelta(seconds=n)).isoformat()
     return {

@@ -119,7 +119,7 @@ async def alternating(
     noise falls on both alike. The first `warm_up` of each are not counted."""
     measured: tuple[list[float], list[float]] = ([], [])
     for job in range(warm_up + count):
-        for way, samples in zip((ours, baseline), measured):
+        for way, samples in zip((ours, baseline), measured, strict=True):
             started = time.perf_counter()
             await way(job)
             if job >= warm_up:

@@ -27,7 +27,7 @@ class ReadCase:
 def search_body(query: ProductQuery) -> dict[str, Any]:
     """The request `ProductStore.search` sends for `query`, built from its own parts."""
     return {
-        "query": _query(query), "sort": _SORTS[query.order], "size": query.first + 1, "track_total_hits": True,
+        "query": _query(query), "sort": _SORTS[query.sort], "size": query.first + 1, "track_total_hits": True,
         "aggs": {"category": {"terms": {"field": "category", "size": FACET_SIZE}},
                  "tags": {"terms": {"field": "tags", "size": FACET_SIZE}}},
     }

@@ -61,7 +61,7 @@ def _all_rows(records: list[Record]) -> list[list[str]]:
 def table(records: list[Record]) -> str:
     cells = [HEADER, *_all_rows(records)]
     widths = [max(len(row[column]) for row in cells) for column in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 

@@ -34,10 +34,6 @@ def ratio_at_most(ratio: float) -> Target:
     return Target(f"<= {ratio:g}x baseline", lambda ours, base: _divide(ratio * base, ours))
 
 
-def scaled_at_most(factor: float, plus: float, unit: str) -> Target:
-    return Target(f"<= {factor:g}x baseline + {plus:g} {unit}", lambda ours, base: _divide(factor * base + plus, ours))
-
-
 def at_most(limit: float, unit: str) -> Target:
     return Target(f"<= {limit:g} {unit}", lambda ours, _base: _divide(limit, ours))
 

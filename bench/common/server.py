@@ -67,6 +67,14 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, from /proc/<pid>/stat."""
+    # The fields after the command name, which is in parentheses and may hold spaces: utime and
+    # stime are the 14th and 15th of the line, in clock ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @asynccontextmanager
 async def spawned(command: Sequence[str], log: Path, env: dict[str, str] | None = None,
                   stop: signal.Signals = signal.SIGTERM) -> AsyncIterator[asyncio.subprocess.Process]:
@@ -107,6 +115,20 @@ async def serve(settings: Settings, log: Path, *, worker: bool, profile_to: Path
         yield Served(url, process.pid, time.perf_counter() - started)
     if profile_to is not None and session_file is not None:
         write_session(session_file, profile_to)
+
+
+@asynccontextmanager
+async def serve_floor(log: Path) -> AsyncIterator[Served]:
+    """`bench/floor_server.py` under uvicorn, as `storefront serve` runs (uvloop, httptools, no
+    access log), ready to answer."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bench.floor_server:app", "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning", "--no-access-log"]
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    async with spawned(command, log) as process:
+        await _wait_until_healthy(url, process, log)
+        yield Served(url, process.pid, time.perf_counter() - started)
 
 
 async def _wait_until_healthy(url: str, process: asyncio.subprocess.Process, log: Path) -> None:
