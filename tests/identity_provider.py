@@ -124,7 +124,7 @@ class JwksEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 endpoint.requests += 1
                 endpoint._answer.wait(timeout=30)
                 body = endpoint._body
@@ -134,7 +134,7 @@ class JwksEndpoint:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+            def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the tests assert on what was served, not on access logs."""
 
         return Handler

@@ -1,28 +1,163 @@
-"""Helpers shared by the integration and end-to-end tests."""
+"""Helpers shared by the tests: waiting for a condition, a server on loopback and a GraphQL
+client for it, the `storefront` command, and the read model checked against the write model."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
+import httpx
+import jwt
+import uvicorn
+from elasticsearch import AsyncElasticsearch
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
 
-from read_model.indices import CUSTOMERS, ORDERS, PRODUCTS, IndexDefinition, ensure_indices
+from read_model.indices import CUSTOMERS, ORDERS, PRODUCTS, IndexDefinition, delete_indices, ensure_indices
+from server.app import create_app
 from server.bootstrap import Container
 from server.settings import Settings
 from sync.projections import project
+from write_model.database import Database
 from write_model.snapshots import KINDS, open_snapshot
 from write_model.tables import ProductRow
-
+from write_model.unit_of_work import UnitOfWork
+from write_model.writer import UnitsOfWork
 
 T = TypeVar("T")
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STOREFRONT = str(Path(sys.executable).with_name("storefront"))
+POLL_INTERVAL_S = 0.02
+
+Describe = str | Callable[[], str]
+
+
+@overload
+async def wait_until(condition: Callable[[], Awaitable[T | None]], timeout_s: float, describe: Describe) -> T: ...
+
+
+@overload
+async def wait_until(condition: Callable[[], T | None], timeout_s: float, describe: Describe) -> T: ...
+
+
+async def wait_until(condition: Callable[[], Any], timeout_s: float, describe: Describe) -> Any:
+    """Poll `condition` (a plain or an async function) until it returns something truthy, and
+    return that. When `timeout_s` passes first, fail with `describe`: what was awaited, or a
+    function saying it, called at the deadline to show the state reached."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        outcome = condition()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return outcome
+        if loop.time() >= deadline:
+            what = describe() if callable(describe) else describe
+            raise AssertionError(f"not within {timeout_s}s: {what}")
+        await asyncio.sleep(POLL_INTERVAL_S)
+
+
+async def until_subscriptions_open(container: Container, count: int, timeout_s: float = 30) -> None:
+    """Until the server counts `count` subscriptions open: a change committed from then on reaches them."""
+    changes = container.changes
+    await wait_until(lambda: changes.open_subscriptions == count, timeout_s,
+                     lambda: f"{count} subscriptions open; {changes.open_subscriptions} are")
+
+
+class Api:
+    """A GraphQL client over real HTTP."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.http = client
+
+    async def raw(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code in (200, 400), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run an operation that must succeed; returns its `data`."""
+        body = await self.raw(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def token(subject: str, roles: list[str], *, expires_in_s: float = 600, secret: str = SECRET) -> str:
+    """A bearer token for a server whose `jwt_secret` is `secret`."""
+    claims = {"sub": subject, "roles": roles, "exp": int(time.time() + expires_in_s)}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@dataclass
+class Secured:
+    """A server with authentication on (the `secured` fixture), and a client without credentials."""
+
+    url: str
+    http: httpx.AsyncClient
+
+    async def call(self, authorization: str | None, query: str, variables: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+        headers = {"authorization": authorization} if authorization else {}
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
+                                        headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def as_admin(self) -> Api:
+        return Api(httpx.AsyncClient(base_url=self.url, timeout=60,
+                                     headers={"authorization": f"Bearer {token('root', ['admin'])}"}))
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A server running in this process: its URL, and its app to look inside."""
+
+    url: str
+    app: Starlette
+
+    @property
+    def container(self) -> Container:
+        container: Container = self.app.state.container
+        return container
+
+
+@asynccontextmanager
+async def running_server(
+    settings: Settings, run_worker: bool = True, clean_up: bool = True
+) -> AsyncIterator[tuple[str, Starlette]]:
+    """`storefront serve` in this process on a free loopback port; yields its URL and app.
+    `clean_up` drops the test's indices afterwards (off when Elasticsearch is not there)."""
+    app = create_app(settings, run_worker=run_worker)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_until(lambda: server.started or task.done(), 60, "the server to start")
+        assert not task.done(), "server failed to start"
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", app
+    finally:
+        server.should_exit = True
+        await task
+        if clean_up:
+            async with AsyncElasticsearch(settings.elasticsearch_url) as client:
+                await delete_indices(client, settings.index_prefix)
 
 
 def environment(settings: Settings, **extra: str) -> dict[str, str]:
@@ -109,3 +244,13 @@ async def assert_read_model_matches_write_model(container: Container) -> None:
             assert document == expected[index.name][document_id], (index.name, document_id)
             if index is not CUSTOMERS:
                 assert elasticsearch_version == document["version"]
+
+
+async def in_unit_of_work(database: Database, work: Callable[[UnitOfWork], T]) -> T:
+    """Run `work` in a unit of work of its own through the database's command writer."""
+
+    def job(units: UnitsOfWork) -> T:
+        with units() as uow:
+            return work(uow)
+
+    return await database.commands.run(job)

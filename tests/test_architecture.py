@@ -1,4 +1,5 @@
-"""The dependency direction of ../shared/STYLE.md, checked by import-linter."""
+"""Static checks: the dependency direction of ../shared/STYLE.md (import-linter), strict types
+(mypy) and the linter (ruff), each configured in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -18,4 +19,12 @@ def test_import_contracts_hold() -> None:
 
 def test_types_check_strictly() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_linter_finds_nothing() -> None:
+    """Every Python file of the project (product packages, devtools, bench, tests), less the
+    exclusions in pyproject.toml."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise"],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graphql import build_schema as parse_sdl, find_breaking_changes
+from graphql import build_schema as parse_sdl
+from graphql import find_breaking_changes
 
 from schema.build import build_schema
 

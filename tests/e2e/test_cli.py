@@ -22,8 +22,8 @@ from read_model.products import ProductStore
 from server.bootstrap import Container
 from server.cli import app as cli_app
 from server.settings import Settings
-from write_model.commands import CreateProduct
 from tests.support import STOREFRONT, environment
+from write_model.commands import CreateProduct
 from write_model.results import Accepted
 
 # Each log record is one line: timestamp, level, logger, message (server/logs.py).
@@ -39,7 +39,7 @@ def _storefront_each(commands: list[tuple[str, ...]], env: dict[str, str]) -> li
     processes = [subprocess.Popen([STOREFRONT, *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for command in commands]
     results = []
-    for command, process in zip(commands, processes):
+    for command, process in zip(commands, processes, strict=True):
         stdout, stderr = process.communicate(timeout=120)
         results.append(subprocess.CompletedProcess([STOREFRONT, *command], process.returncode, stdout, stderr))
     return results
@@ -69,7 +69,8 @@ def test_every_help_shows_flags_without_a_value(settings: Settings) -> None:
     """typer's rich help printed `<bool>` beside each flag, as if it took a value."""
     paths = list(_command_paths(typer.main.get_command(cli_app)))
     assert ("serve",) in paths and ("dead-letters", "retry") in paths
-    helps = dict(zip(paths, _storefront_each([(*path, "--help") for path in paths], environment(settings))))
+    results = _storefront_each([(*path, "--help") for path in paths], environment(settings))
+    helps = dict(zip(paths, results, strict=True))
     for path, result in helps.items():
         assert result.returncode == 0, (path, result.stderr)
         assert "<bool>" not in result.stdout, (path, result.stdout)
@@ -226,7 +227,7 @@ async def test_sync_alone_indexes_what_another_process_commits_and_stops_on_sigt
     try:
         result = await container.bus.dispatch(CreateProduct(sku="ALONE-1", name="Solo", category="c", price=Decimal(2)))
         assert isinstance(result, Accepted)
-        assert await container.positions.wait_for(result.position, timeout_s=60)
+        assert await container.indexed_position.wait_for(result.position, timeout_s=60)
         document = await ProductStore(container.elasticsearch, settings.index_prefix).get(result.id)
         assert document is not None and document["sku"] == "ALONE-1"
     finally:

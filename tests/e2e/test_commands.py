@@ -11,7 +11,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.settings import Settings
-from tests.conftest import Api
 from tests.e2e.operations import (
     ADJUST_STOCK,
     CREATE_PRODUCT,
@@ -21,6 +20,7 @@ from tests.e2e.operations import (
     SYNC_STATUS,
     UPDATE_PRODUCT,
 )
+from tests.support import Api
 
 
 def _input(sku: str, **overrides: Any) -> dict[str, Any]:
@@ -49,7 +49,8 @@ async def test_concurrent_stock_adjustments_all_commit_and_add_up(api: Api, sett
 
     results = await asyncio.gather(*(adjust(delta) for delta in deltas))
 
-    accepted = [delta for delta, result in zip(deltas, results) if result["__typename"] == "ProductAccepted"]
+    accepted = [delta for delta, result in zip(deltas, results, strict=True)
+                if result["__typename"] == "ProductAccepted"]
     refused = [result for result in results if result["__typename"] != "ProductAccepted"]
     assert all(result["__typename"] == "ValidationError" for result in refused)  # only "below zero" may refuse
     expected_stock = 10 + sum(accepted)

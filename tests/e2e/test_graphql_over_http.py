@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from server.bootstrap import Container
-from tests.conftest import Api
 from tests.e2e.operations import SYNC_STATUS
 from tests.e2e.test_subscriptions import PRODUCT_CHANGED
+from tests.support import Api
 
 AUDIT = Path(__file__).resolve().parents[1] / "node" / "audit.mjs"
 GRAPHQL_RESPONSE = "application/graphql-response+json"

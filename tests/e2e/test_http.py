@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from server.settings import Settings
-from tests.conftest import Api, running_server
 from tests.e2e.operations import SYNC_STATUS
+from tests.support import Api, running_server
 
 
 async def test_queries_may_use_get(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +15,19 @@ from pydantic import SecretStr
 
 from server.bootstrap import Container
 from server.settings import Settings
-from tests.conftest import Api, running_server
 from tests.e2e.operations import ADJUST_STOCK, CREATE_PRODUCT
 from tests.e2e.test_subscriptions import ORDER_CHANGED, PRODUCT_CHANGED
-from tests.security.conftest import SECRET, token
+from tests.support import SECRET, Api, running_server, token, until_subscriptions_open
 
 APOLLO_CLIENT = Path(__file__).resolve().parents[1] / "node" / "subscribe_multipart.mjs"
 MULTIPART = 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,application/json'
+SSE = "text/event-stream"
 
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[tuple[Api, Container]]:
     async with running_server(settings) as (url, app), httpx.AsyncClient(base_url=url, timeout=60) as client:
         yield Api(client), app.state.container
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def _create(api: Api, sku: str) -> dict[str, Any]:
@@ -61,7 +53,7 @@ async def test_apollo_client_gets_three_notifications_over_multipart_http(
         "30000", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     assert client.stdout is not None
-    await _until(lambda: container.changes.open_subscriptions == 1)
+    await until_subscriptions_open(container, 1)
     adjusted, notifications = [], []
     for delta in (1, 2, 3):  # one at a time, so that each notification has its own document
         adjusted.append(await _adjust(api, product["id"], delta))
@@ -72,7 +64,7 @@ async def test_apollo_client_gets_three_notifications_over_multipart_http(
     assert [(change["event"], change["position"], change["product"]["stock"]) for change in notifications] == [
         ("StockAdjusted", accepted["position"], stock) for accepted, stock in zip(adjusted, (6, 8, 11), strict=True)]
     # Unsubscribing aborted the request: the server-side subscription is gone with it.
-    await _until(lambda: container.changes.open_subscriptions == 0)
+    await until_subscriptions_open(container, 0)
 
 
 async def _parts(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -99,32 +91,32 @@ async def _first_payload(response: httpx.Response) -> dict[str, Any]:
 async def test_a_client_that_disconnects_ends_its_subscription(served: tuple[Api, Container], method: str) -> None:
     api, container = served
     request = {"json": {"query": PRODUCT_CHANGED}} if method == "POST" else {"params": {"query": PRODUCT_CHANGED}}
-    async with httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client:
-        async with client.stream(method, "/graphql", headers={"accept": MULTIPART}, **request) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("multipart/mixed;boundary=graphql")
-            parts = _parts(response)  # kept: dropping it would close the response, which is the point below
-            assert await anext(parts) == {}  # the first heartbeat
-            await _until(lambda: container.changes.open_subscriptions == 1)
-    await _until(lambda: container.changes.open_subscriptions == 0)
+    async with (httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client,
+                client.stream(method, "/graphql", headers={"accept": MULTIPART}, **request) as response):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("multipart/mixed;boundary=graphql")
+        parts = _parts(response)  # kept: dropping it would close the response, which is the point below
+        assert await anext(parts) == {}  # the first heartbeat
+        await until_subscriptions_open(container, 1)
+    await until_subscriptions_open(container, 0)
 
 
 async def test_graphql_over_sse_streams_notifications(served: tuple[Api, Container]) -> None:
     api, container = served
     product = await _create(api, "SSE-1")
-    async with httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client:
-        async with client.stream("POST", "/graphql", json={"query": PRODUCT_CHANGED, "variables": {
-                "id": product["id"], "after": product["position"]}}, headers={"accept": "text/event-stream"}) as events:
-            assert events.headers["content-type"].startswith("text/event-stream")
-            await _until(lambda: container.changes.open_subscriptions == 1)
-            adjusted = await _adjust(api, product["id"], -2)
-            async for line in events.aiter_lines():
-                if line.startswith("data: "):
-                    change = json.loads(line.removeprefix("data: "))["data"]["productChanged"]
-                    break
+    subscription = {"query": PRODUCT_CHANGED, "variables": {"id": product["id"], "after": product["position"]}}
+    async with (httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client,
+                client.stream("POST", "/graphql", json=subscription, headers={"accept": SSE}) as events):
+        assert events.headers["content-type"].startswith(SSE)
+        await until_subscriptions_open(container, 1)
+        adjusted = await _adjust(api, product["id"], -2)
+        async for line in events.aiter_lines():
+            if line.startswith("data: "):
+                change = json.loads(line.removeprefix("data: "))["data"]["productChanged"]
+                break
     assert (change["event"], change["position"], change["product"]["stock"]) == (
         "StockAdjusted", adjusted["position"], 3)
-    await _until(lambda: container.changes.open_subscriptions == 0)
+    await until_subscriptions_open(container, 0)
 
 
 @pytest.fixture

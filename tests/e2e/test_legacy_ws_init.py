@@ -13,8 +13,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from server.settings import Settings
-from tests.conftest import Api, running_server
 from tests.e2e.operations import CREATE_PRODUCT
+from tests.support import Api, running_server
 
 TIMEOUT_S = 0.5
 WATCH = "subscription Watch($after: String) { productChanged(after: $after) { event productId } }"

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from server.bootstrap import Container
-from tests.conftest import Api
 from tests.e2e.operations import (
     CANCEL_ORDER,
     CREATE_PRODUCT,
@@ -25,7 +24,7 @@ from tests.e2e.operations import (
     SHIP_ORDER,
     UPDATE_PRODUCT,
 )
-from tests.support import assert_read_model_matches_write_model, stored_products
+from tests.support import Api, assert_read_model_matches_write_model, stored_products
 
 Maker = Callable[..., Awaitable[str]]
 
@@ -44,8 +43,8 @@ async def _customer(api: Api, name: str) -> str:
 
 
 async def _place(api: Api, customer_id: str, *lines: tuple[str, int], key: str | None = None) -> dict[str, Any]:
-    variables = {"input": {"customerId": customer_id, "idempotencyKey": key,
-                           "lines": [{"productId": product_id, "quantity": quantity} for product_id, quantity in lines]}}
+    order_lines = [{"productId": product_id, "quantity": quantity} for product_id, quantity in lines]
+    variables = {"input": {"customerId": customer_id, "idempotencyKey": key, "lines": order_lines}}
     result: dict[str, Any] = (await api(PLACE_ORDER, variables))["placeOrder"]
     return result
 

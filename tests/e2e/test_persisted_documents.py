@@ -17,10 +17,8 @@ from pydantic import SecretStr
 from websockets.typing import Subprotocol
 
 from server.settings import Settings
-from tests.conftest import Api, running_server
 from tests.e2e.operations import CREATE_PRODUCT
-from tests.security.conftest import SECRET, token
-from tests.support import STOREFRONT, environment
+from tests.support import SECRET, STOREFRONT, Api, LiveServer, environment, running_server, token
 
 NODE_CLIENT = Path(__file__).resolve().parents[1] / "node" / "persisted_queries.mjs"
 
@@ -83,8 +81,9 @@ def _assert_hash_then_text_then_hash(requests: list[dict[str, Any]], first_metho
 
 
 @pytest.mark.parametrize("method", ["post", "get"])
-async def test_apollo_clients_link_sends_the_hash_then_the_text_then_the_hash(live_server: str, method: str) -> None:
-    seen = await run_node(live_server, COUNT, method)
+async def test_apollo_clients_link_sends_the_hash_then_the_text_then_the_hash(
+        live_server: LiveServer, method: str) -> None:
+    seen = await run_node(live_server.url, COUNT, method)
     _assert_hash_then_text_then_hash(seen["requests"], method.upper())
     first, second = seen["answers"]
     assert first == second

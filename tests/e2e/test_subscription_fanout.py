@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import time
 from asyncio.subprocess import Process
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from server.bootstrap import Container
 from server.settings import Settings
 from tests.e2e.test_subscriptions import PRODUCT_CHANGED, RawSocket
 from tests.faults.workload import Workload
-from tests.support import STOREFRONT, environment
+from tests.support import STOREFRONT, environment, wait_until
 from write_model import events
 
 
@@ -33,17 +32,15 @@ async def _spawn(settings: Settings, log: Path, *args: str) -> Process:
         )
 
 
-async def _until_healthy(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
+async def _until_ready(url: str, timeout_s: float = 60) -> None:
     async with httpx.AsyncClient(base_url=url) as http:
-        while True:
+        async def ready() -> bool:
             try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"{url} did not become ready"
-            await asyncio.sleep(0.1)
+                return (await http.get("/readyz")).status_code == 200
+            except httpx.TransportError:  # not listening yet
+                return False
+
+        await wait_until(ready, timeout_s, f"{url} to become ready")
 
 
 async def test_every_api_process_notifies_every_change_once_and_in_order(
@@ -56,7 +53,7 @@ async def test_every_api_process_notifies_every_change_once_and_in_order(
     sockets: list[RawSocket] = []
     try:
         for port in ports:
-            await _until_healthy(f"http://127.0.0.1:{port}")
+            await _until_ready(f"http://127.0.0.1:{port}")
             for _ in range(2):
                 sockets.append(subscriber := await RawSocket.open(f"ws://127.0.0.1:{port}/graphql"))
                 await subscriber.subscribe("1", PRODUCT_CHANGED, {"after": "0"})

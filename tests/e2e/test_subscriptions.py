@@ -7,7 +7,6 @@ import gc
 import json
 import socket
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from server.settings import Settings
-from tests.conftest import Api, running_server
 from tests.e2e.operations import (
     ADJUST_STOCK,
     CREATE_PRODUCT,
@@ -29,6 +27,7 @@ from tests.e2e.operations import (
     REGISTER_CUSTOMER,
     UPDATE_PRODUCT,
 )
+from tests.support import Api, LiveServer, running_server, until_subscriptions_open, wait_until
 
 NODE_CLIENT = Path(__file__).resolve().parents[1] / "node" / "subscribe.mjs"
 
@@ -62,14 +61,14 @@ async def _adjust(api: Api, product_id: str, delta: int) -> dict[str, Any]:
     return result
 
 
-async def test_a_node_graphql_ws_client_receives_the_indexed_document(api: Api) -> None:
+async def test_a_node_graphql_ws_client_receives_the_indexed_document(api: Api, live_server: LiveServer) -> None:
     client = await asyncio.create_subprocess_exec(
         "node", str(NODE_CLIENT), _ws_url(api), PRODUCT_CHANGED, "1", "30000",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     assert client.stdout is not None
     assert json.loads(await asyncio.wait_for(client.stdout.readline(), 30)) == {"connected": True}
-    await asyncio.sleep(0.3)  # the subscribe message follows the connection ack
+    await until_subscriptions_open(live_server.container, 1)  # the subscribe message follows the connection ack
     created = await _create(api, "NODE-1")
     stdout, stderr = await asyncio.wait_for(client.communicate(), 30)
     assert client.returncode == 0, stderr.decode()
@@ -80,14 +79,14 @@ async def test_a_node_graphql_ws_client_receives_the_indexed_document(api: Api) 
     }
 
 
-async def test_the_legacy_protocol_with_the_gql_client(api: Api) -> None:
+async def test_the_legacy_protocol_with_the_gql_client(api: Api, live_server: LiveServer) -> None:
     product = await _create(api, "LEGACY-1")
     transport = WebsocketsTransport(url=_ws_url(api))  # Apollo's legacy graphql-ws protocol
     async with Client(transport=transport) as session:
         variables = {"id": product["id"], "after": product["position"]}
         stream = session.subscribe(GraphQLRequest(PRODUCT_CHANGED, variable_values=variables))
         first = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.3)
+        await until_subscriptions_open(live_server.container, 1)
         adjusted = await _adjust(api, product["id"], 3)
         change = (await asyncio.wait_for(first, 30))["productChanged"]
         await stream.aclose()
@@ -126,15 +125,6 @@ class RawSocket:
         await self.connection.close()
 
 
-async def _wait_until(
-    predicate: Callable[[], bool], explain: Callable[[], str] = lambda: "", timeout_s: float = 10
-) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"condition not reached in time {explain()}"
-        await asyncio.sleep(0.02)
-
-
 async def test_after_each_notification_a_consistent_read_is_at_least_as_new(api: Api) -> None:
     product = await _create(api, "FRESH-1", stock=0)
     socket = await RawSocket.open(_ws_url(api))
@@ -171,7 +161,7 @@ async def test_a_subscriber_resumes_from_its_last_position(api: Api) -> None:
     assert [change["event"] for change in received] == ["StockAdjusted"] * 10
 
 
-async def test_an_order_subscription_filters_by_customer(api: Api) -> None:
+async def test_an_order_subscription_filters_by_customer(api: Api, live_server: LiveServer) -> None:
     product = await _create(api, "ORD-SUB", stock=10)
     customers = [
         (await api(REGISTER_CUSTOMER, {"input": {"email": f"{name}@sub.test", "name": name}}))["registerCustomer"]["id"]
@@ -180,7 +170,7 @@ async def test_an_order_subscription_filters_by_customer(api: Api) -> None:
     socket = await RawSocket.open(_ws_url(api))
     try:
         await socket.subscribe("1", ORDER_CHANGED, {"customerId": customers[0]})
-        await asyncio.sleep(0.3)
+        await until_subscriptions_open(live_server.container, 1)
         for customer_id in (customers[1], customers[0]):
             placed = (await api(PLACE_ORDER, {"input": {"customerId": customer_id,
                                                         "lines": [{"productId": product["id"], "quantity": 1}]}}))
@@ -216,7 +206,7 @@ async def test_a_slow_subscriber_is_dropped_without_holding_up_others(settings: 
             try:
                 for subscriber in (slow, healthy):
                     await subscriber.subscribe("1", PRODUCT_CHANGED, {"after": product["position"]})
-                await _wait_until(lambda: feed.open_subscriptions == 2)
+                await until_subscriptions_open(app.state.container, 2)
                 bulky = "x" * 9_000  # ~10 KB a notification: megabytes pile up in a few hundred
                 received = 0
                 for n in range(1500):  # bounded; the drop comes after some 5-8 MB
@@ -269,7 +259,6 @@ async def test_a_connection_that_never_initialises_is_closed(settings: Settings)
 async def test_abrupt_disconnects_leave_no_subscription_task_or_memory_behind(settings: Settings) -> None:
     subscribers = 200  # the benchmark suite (B8) runs 1,000
     async with running_server(settings) as (url, app):
-        feed = app.state.container.changes
         baseline_tasks = len(asyncio.all_tasks())
         tracemalloc.start()
         try:
@@ -279,7 +268,7 @@ async def test_abrupt_disconnects_leave_no_subscription_task_or_memory_behind(se
             sockets = [await RawSocket.open(ws_url) for _ in range(subscribers)]
             for subscriber in sockets:
                 await subscriber.subscribe("1", PRODUCT_CHANGED)
-            await _wait_until(lambda: feed.open_subscriptions == subscribers)
+            await until_subscriptions_open(app.state.container, subscribers)
             async with httpx.AsyncClient(base_url=url, timeout=30) as http:
                 await _create(Api(http), "FANOUT-1")
             for subscriber in sockets:
@@ -289,9 +278,9 @@ async def test_abrupt_disconnects_leave_no_subscription_task_or_memory_behind(se
             while_open = tracemalloc.get_traced_memory()[0] - baseline_bytes
             for subscriber in sockets:
                 subscriber.connection.transport.abort()  # no close frame: the peer just vanishes
-            await _wait_until(lambda: feed.open_subscriptions == 0)
-            await _wait_until(lambda: len(asyncio.all_tasks()) <= baseline_tasks,
-                              lambda: f"{len(asyncio.all_tasks())} tasks, {baseline_tasks} at first")
+            await until_subscriptions_open(app.state.container, 0)
+            await wait_until(lambda: len(asyncio.all_tasks()) <= baseline_tasks, 30,
+                             lambda: f"{len(asyncio.all_tasks())} tasks, {baseline_tasks} at first")
             # One turn of the loop: the finished tasks' done-callbacks (where uvicorn lets go of
             # each connection's protocol object) are queued, not yet run.
             await asyncio.sleep(0)

@@ -12,7 +12,6 @@ from decimal import Decimal
 from read_model.indices import ALL_INDICES, indices_behind
 from server.bootstrap import Container
 from server.settings import Settings
-from tests.conftest import Api
 from tests.e2e.operations import (
     ADJUST_STOCK,
     CREATE_AND_READ_PRODUCT,
@@ -22,7 +21,7 @@ from tests.e2e.operations import (
     PRODUCT,
     UPDATE_PRODUCT,
 )
-from tests.support import assert_read_model_matches_write_model, run_storefront
+from tests.support import Api, assert_read_model_matches_write_model, run_storefront
 from write_model.commands import CreateProduct, OrderLineRequest, PlaceOrder, RegisterCustomer
 from write_model.results import Accepted
 
@@ -109,7 +108,7 @@ async def test_reindex_under_concurrent_writes_and_reads_loses_nothing_and_drops
 ) -> None:
     seeded = 300
     catalog = await _seed(container, products=seeded, customers=20, orders=40)
-    assert await container.positions.wait_for(await container.outbox.head(), TIMEOUT_S)
+    assert await container.indexed_position.wait_for(await container.outbox.head(), TIMEOUT_S)
     stop = asyncio.Event()
     # A failed read or write cancels the reindex at once (and kills its process).
     async with asyncio.timeout(2 * TIMEOUT_S), asyncio.TaskGroup() as traffic:
@@ -122,7 +121,7 @@ async def test_reindex_under_concurrent_writes_and_reads_loses_nothing_and_drops
 
     assert result.returncode == 0, result.stderr
     assert writer.result() > 0 and reader.result() > 0
-    assert await container.positions.wait_for(await container.outbox.head(), TIMEOUT_S)
+    assert await container.indexed_position.wait_for(await container.outbox.head(), TIMEOUT_S)
     await assert_read_model_matches_write_model(container)
     assert "\x1b" not in result.stdout  # no bar, no colours: the output is a pipe
     client, prefix = container.elasticsearch, settings.index_prefix

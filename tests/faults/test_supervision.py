@@ -4,12 +4,10 @@ recovers on its own once the table is back."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import closing
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,10 +15,9 @@ from sqlalchemy.engine import make_url
 
 from server.bootstrap import Container
 from server.settings import Settings
-from tests.conftest import Api, running_server
 from tests.e2e.operations import CREATE_PRODUCT
 from tests.e2e.test_subscriptions import PRODUCT_CHANGED, RawSocket
-from tests.support import drain
+from tests.support import Api, drain, running_server, until_subscriptions_open, wait_until
 
 CHECKPOINTS = "consumer_checkpoints"
 AWAY = "consumer_checkpoints_away"
@@ -28,21 +25,11 @@ FEED = "change-feed"
 # The feed's `unavailable_after_s` (5 s) plus room for a loaded machine.
 ERROR_BOUND_S = 15.0
 
-T = TypeVar("T")
-
 
 def _rename_table(settings: Settings, old: str, new: str) -> None:
     with closing(sqlite3.connect(str(make_url(settings.database_url).database), timeout=30)) as connection:
         connection.execute(f"ALTER TABLE {old} RENAME TO {new}")
         connection.commit()
-
-
-async def _eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout_s: float = 30) -> T:
-    deadline = time.monotonic() + timeout_s
-    while (found := await check()) is None:
-        assert time.monotonic() < deadline, f"not seen within {timeout_s}s: {what}"
-        await asyncio.sleep(0.05)
-    return found
 
 
 async def _feed_metrics(http: httpx.AsyncClient) -> tuple[float, float]:
@@ -61,8 +48,8 @@ async def _feed_reported_down(http: httpx.AsyncClient) -> list[str] | None:
     return down if ready.status_code == 503 and down else None
 
 
-async def _ready(http: httpx.AsyncClient) -> bool | None:
-    return True if (await http.get("/readyz")).status_code == 200 else None
+async def _ready(http: httpx.AsyncClient) -> bool:
+    return (await http.get("/readyz")).status_code == 200
 
 
 async def _feed_metrics_down(http: httpx.AsyncClient) -> tuple[float, float] | None:
@@ -80,9 +67,9 @@ async def test_a_feed_whose_first_read_fails_recovers_and_notifies(settings: Set
     async with running_server(settings, run_worker=False) as (url, app):
         ws_url = url.replace("http://", "ws://") + "/graphql"
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            [reason] = await _eventually(lambda: _feed_reported_down(http), "readiness naming the feed")
+            [reason] = await wait_until(lambda: _feed_reported_down(http), 30, "readiness naming the feed")
             assert "no such table: consumer_checkpoints" in reason and "SELECT" not in reason
-            await _eventually(lambda: _feed_metrics_down(http), "the feed's gauge at 0 and a restart counted")
+            await wait_until(lambda: _feed_metrics_down(http), 30, "the feed's gauge at 0 and a restart counted")
 
             socket = await RawSocket.open(ws_url)
             try:
@@ -96,14 +83,13 @@ async def test_a_feed_whose_first_read_fails_recovers_and_notifies(settings: Set
             assert "subscribe again" in refused["payload"]["errors"][0]["message"]
 
             _rename_table(settings, AWAY, CHECKPOINTS)
-            await _eventually(lambda: _ready(http), "readiness once the table is back")
+            await wait_until(lambda: _ready(http), 30, "readiness once the table is back")
             assert (await _feed_metrics(http))[0] == 1
 
             socket = await RawSocket.open(ws_url)
             try:
                 await socket.subscribe("1", PRODUCT_CHANGED)
-                feed = app.state.container.changes
-                await _eventually(lambda: _true_if(feed.open_subscriptions == 1), "the subscription registered")
+                await until_subscriptions_open(app.state.container, 1)
                 created = (await Api(http)(CREATE_PRODUCT, {"input": {"sku": "SUP-1", "name": "Back", "category": "c",
                                                                       "price": "1.00"}}))["createProduct"]
                 await drain(container)  # a worker in another "process" moves the checkpoint the feed follows
@@ -115,25 +101,21 @@ async def test_a_feed_whose_first_read_fails_recovers_and_notifies(settings: Set
 
 
 async def test_subscribers_are_told_when_the_feed_stays_down(settings: Settings, container: Container) -> None:
-    async with running_server(settings, run_worker=False) as (url, app):
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            socket = await RawSocket.open(url.replace("http://", "ws://") + "/graphql")
-            try:
-                await socket.subscribe("1", PRODUCT_CHANGED)
-                feed = app.state.container.changes
-                await _eventually(lambda: _true_if(feed.open_subscriptions == 1), "the subscription registered")
-                _rename_table(settings, CHECKPOINTS, AWAY)
-                failed_at = time.monotonic()
-                cut_off = await socket.receive(timeout_s=ERROR_BOUND_S)
-                assert time.monotonic() - failed_at < ERROR_BOUND_S
-                await _eventually(lambda: _feed_reported_down(http), "readiness naming the feed")
-            finally:
-                await socket.close()
-                _rename_table(settings, AWAY, CHECKPOINTS)
-            await _eventually(lambda: _ready(http), "readiness once the table is back")
+    async with (running_server(settings, run_worker=False) as (url, app),
+                httpx.AsyncClient(base_url=url, timeout=30) as http):
+        socket = await RawSocket.open(url.replace("http://", "ws://") + "/graphql")
+        try:
+            await socket.subscribe("1", PRODUCT_CHANGED)
+            feed = app.state.container.changes
+            await until_subscriptions_open(app.state.container, 1)
+            _rename_table(settings, CHECKPOINTS, AWAY)
+            failed_at = time.monotonic()
+            cut_off = await socket.receive(timeout_s=ERROR_BOUND_S)
+            assert time.monotonic() - failed_at < ERROR_BOUND_S
+            await wait_until(lambda: _feed_reported_down(http), 30, "readiness naming the feed")
+        finally:
+            await socket.close()
+            _rename_table(settings, AWAY, CHECKPOINTS)
+        await wait_until(lambda: _ready(http), 30, "readiness once the table is back")
     assert _codes(cut_off) == ["SERVICE_UNAVAILABLE"]
     assert feed.open_subscriptions == 0
-
-
-async def _true_if(condition: bool) -> bool | None:
-    return True if condition else None

@@ -9,12 +9,13 @@ import signal
 import time
 from asyncio.subprocess import Process
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from server.bootstrap import Container
 from server.settings import Settings
 from tests.faults.workload import Workload
-from tests.support import STOREFRONT, assert_read_model_matches_write_model, environment
+from tests.support import STOREFRONT, assert_read_model_matches_write_model, environment, wait_until
 
 CATCH_UP_TIMEOUT_S = 120
 
@@ -29,11 +30,12 @@ async def _start_worker(settings: Settings, log: Path, **extra: str) -> Process:
 
 
 async def _wait_for_progress(container: Container, beyond: int, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    while (checkpoint := await container.tracking.position()) <= beyond:
-        assert time.monotonic() < deadline, f"no progress beyond {beyond} within {timeout_s}s"
-        await asyncio.sleep(0.02)
-    return checkpoint
+    """Until the checkpoint moves past `beyond`; returns it."""
+    async def checkpoint_beyond() -> int | None:
+        checkpoint = await container.tracking.position()
+        return checkpoint if checkpoint > beyond else None
+
+    return await wait_until(checkpoint_beyond, timeout_s, f"progress beyond {beyond}")
 
 
 async def _caught_up(container: Container) -> None:
@@ -61,7 +63,7 @@ async def test_ten_kill_9s_during_2000_mutations_lose_nothing(
     workload = Workload(container, seed=10)
     writer = asyncio.create_task(workload.run(2000, pause_s=0.004))
     rng = random.Random(10)
-    checkpoints = []
+    checkpoints: list[int] = []
     try:
         for _ in range(10):
             worker = await _start_worker(settings, tmp_path / "workers.log")
@@ -112,7 +114,7 @@ async def test_two_workers_share_the_work_and_the_survivor_takes_over(
         active = next(worker for worker in workers if f":{worker.pid}:" in holder[0])
 
         writer = asyncio.create_task(workload.run(300, pause_s=0.002))
-        await asyncio.sleep(0.3)
+        await _wait_for_progress(container, await container.tracking.position(), 10)  # indexing the new writes
         await _kill(active)  # mid-stream
         killed_at = time.monotonic()
         await _wait_for_progress(container, await container.tracking.position(), 10)
@@ -128,5 +130,5 @@ async def test_two_workers_share_the_work_and_the_survivor_takes_over(
     await assert_read_model_matches_write_model(container)
     # Every checkpointed batch covers positions no other batch covered: no double work, and in order.
     batches = sorted(batch for log in workers.values() for batch in _batches(log.read_text()))
-    assert all(earlier[1] < later[0] for earlier, later in zip(batches, batches[1:]))
+    assert all(earlier[1] < later[0] for earlier, later in pairwise(batches))
     assert batches[-1][1] == await container.outbox.head()

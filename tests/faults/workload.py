@@ -40,7 +40,7 @@ class Workload:
                 self.accepted += 1
                 self._remember(command, result.id)
             if pause_s:
-                await asyncio.sleep(pause_s)
+                await asyncio.sleep(pause_s)  # the workload's pace, as the caller asked
 
     def _next(self, n: int) -> Command:
         rng = self._rng

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 import pytest
-from hypothesis import Phase, settings as hypothesis_settings, strategies as st
+from hypothesis import Phase
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from read_model.indices import ALL_INDICES, CUSTOMERS, ORDERS, PRODUCTS, ensure_indices

@@ -8,7 +8,6 @@ import random
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from tests.support import (
     environment,
     indexed,
     indexed_products,
+    wait_until,
 )
 from write_model import events
 from write_model.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
@@ -78,8 +78,7 @@ async def test_a_worker_killed_mid_stream_resumes_from_its_checkpoint(container:
     try:
         ids = await _create(container, 40, "restart")
         await _churn(container, ids, 60, seed=2)
-        while await container.tracking.position() == 0:
-            await asyncio.sleep(0.01)
+        await wait_until(container.tracking.position, 60, "the worker's first checkpoint")
     finally:
         worker.kill()  # SIGKILL: no chance to finish the batch or save anything
         await worker.wait()
@@ -107,7 +106,7 @@ async def test_the_worker_wakes_on_a_commit_in_its_process(settings: Settings) -
         result = await container.bus.dispatch(CreateProduct(sku="wake-1", name="Wake", category="c", price=Decimal(1)))
         assert isinstance(result, Accepted)
         # The poll interval is a minute: only the commit's wake-up can make this pass.
-        assert await container.positions.wait_for(result.position, timeout_s=10)
+        assert await container.indexed_position.wait_for(result.position, timeout_s=10)
     finally:
         container.worker.stop()
         await asyncio.wait_for(worker_task, 10)
@@ -154,11 +153,15 @@ async def test_events_stored_with_decimal_amounts_are_indexed_as_they_always_wer
     assert (customer["totalSpent"], customer["totalSpentMinor"], customer["_version"]) == ("25.05", 2505, 2)
 
 
+def _retries_logged(caplog: pytest.LogCaptureFixture) -> int:
+    return len([record for record in caplog.records if "retry" in record.getMessage()])
+
+
 async def test_a_worker_stops_at_once_while_elasticsearch_is_unreachable(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`stop()` (SIGTERM, server shutdown) ends the retries and their backoff, not only a healthy loop."""
-    unreachable = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'write.db'}",
+    unreachable = Settings(database_url=database_url,
                            elasticsearch_url="http://127.0.0.1:9", index_prefix=f"test-{uuid.uuid4().hex[:12]}",
                            sync_poll_interval_ms=50, elasticsearch_timeout_s=0.5)
     container = build(unreachable, local_worker=True)
@@ -167,9 +170,8 @@ async def test_a_worker_stops_at_once_while_elasticsearch_is_unreachable(
         await _create(container, 1, "UNREACHABLE")
         run = asyncio.create_task(container.worker.run())
         caplog.set_level(logging.WARNING, logger="sync.worker")
-        while len([r for r in caplog.records if "retry" in r.getMessage()]) < 3:  # into the growing backoff
-            assert not run.done(), run
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: _retries_logged(caplog) >= 3 or run.done(), 60, "three retries: into the backoff")
+        assert not run.done(), run
         container.worker.stop()
         await asyncio.wait_for(run, timeout=2)
         assert await container.tracking.position() == 0, "a batch that never went through is not checkpointed"

@@ -13,9 +13,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.conftest import Api
 from tests.e2e.operations import CREATE_PRODUCT, PLACE_ORDER, REGISTER_CUSTOMER
-from tests.security.conftest import Secured, token
+from tests.support import Api, Secured, token
 
 CALLERS = ["anonymous", "customer A", "customer B", "admin", "expired", "bad signature", "wrong role"]
 OK, NULL, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND = "ok", "null", "UNAUTHENTICATED", "FORBIDDEN", "NotFoundError"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
 from schema.build import build_schema
-from tests.conftest import Api
+from tests.support import Api
 
 SERVED = build_schema().as_str()
 CUSTOM_SCALARS = {

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from server.settings import Settings
-from tests.conftest import running_server
 from tests.identity_provider import AUDIENCE, ISSUER, JwksEndpoint, SigningKey, claims, hs256_with, unsigned
-from tests.security.conftest import Secured
-from tests.support import STOREFRONT, environment
+from tests.support import STOREFRONT, Secured, environment, running_server, wait_until
 
 OK, UNAUTHENTICATED, FORBIDDEN = "ok", "UNAUTHENTICATED", "FORBIDDEN"
 ADMIN_ONLY = "{ syncStatus { lag } }"
@@ -89,13 +86,6 @@ async def test_jwks_tokens_are_verified_with_the_published_keys(
     assert jwks.requests >= 1
 
 
-async def _until(condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_rotated_keys_work_without_a_restart_and_cached_keys_outlive_the_endpoint(
         settings: Settings, jwks: JwksEndpoint, rsa_key: SigningKey, ec_key: SigningKey) -> None:
     admin = claims("root", ["admin"])
@@ -109,7 +99,7 @@ async def test_rotated_keys_work_without_a_restart_and_cached_keys_outlive_the_e
 
         async def retired() -> bool:
             return (await _outcome(server, rsa_key.sign(admin)))[0] == UNAUTHENTICATED
-        await _until(retired, "the retired key rsa-1 to be refused")
+        await wait_until(retired, 10, "the retired key rsa-1 to be refused")
 
         jwks.stop()
         assert [await _outcome(server, rotated.sign(admin)) for _ in range(3)] == [(OK, "")] * 3

@@ -24,7 +24,8 @@ from graphql import (
 )
 from graphql.validation import OverlappingFieldsCanBeMergedRule
 from graphql.validation.rules import overlapping_fields_can_be_merged
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schema.limits import DEFAULT_PAGE, Limits, bound_field_merging, complexity_rule
 

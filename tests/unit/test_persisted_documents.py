@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schema.failures import (
+from schema.errors import (
     BAD_USER_INPUT,
     PERSISTED_QUERY_NOT_FOUND,
     PERSISTED_QUERY_REQUIRED,

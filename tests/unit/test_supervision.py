@@ -122,7 +122,8 @@ async def test_stop_lets_a_stoppable_task_finish_and_cancels_one_that_overruns(
         await supervisor.stop(grace_s=0.2)
 
     assert finished.is_set() and overran.is_set()
-    assert [r.getMessage() for r in caplog.records if r.name == "server.supervision"] == ["background task stubborn did not stop within 0.2s; cancelled"]
+    logged = [record.getMessage() for record in caplog.records if record.name == "server.supervision"]
+    assert logged == ["background task stubborn did not stop within 0.2s; cancelled"]
 
 
 async def test_stop_does_not_wait_out_a_backoff() -> None:

@@ -23,6 +23,7 @@ from server.auth import ClaimRules, InvalidKeyFile, TokenAuthenticator, algorith
 from server.jwks import JwksKeys
 from server.settings import Settings
 from tests.identity_provider import AUDIENCE, ISSUER, JwksEndpoint, SigningKey, claims, hs256_with, unsigned
+from tests.support import wait_until
 
 SECRET = "unit-secret-that-is-long-enough-for-hs256"
 RULES = ClaimRules(issuer=ISSUER, audience=AUDIENCE)
@@ -202,13 +203,6 @@ def endpoint(rsa_key: SigningKey, ec_key: SigningKey) -> Iterator[JwksEndpoint]:
         yield served
 
 
-async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def test_keys_are_fetched_once_and_served_from_the_cache(endpoint: JwksEndpoint) -> None:
     keys = JwksKeys(endpoint.url, max_age_s=300, cooldown_s=0)
     found = [await keys.find(kid) for kid in ("rsa-1", "ec-1", "rsa-1")]
@@ -241,7 +235,7 @@ async def test_a_fetch_blocks_neither_the_event_loop_nor_lookups_of_cached_keys(
     assert await keys.find("rsa-1") is not None
     endpoint.hold()
     waiting = asyncio.create_task(keys.find("rsa-2"))
-    await _until(lambda: endpoint.requests == 2, "the second fetch to reach the endpoint")
+    await wait_until(lambda: endpoint.requests == 2, 10, "the second fetch to reach the endpoint")
     assert await asyncio.wait_for(keys.find("ec-1"), 1) is not None
     assert not waiting.done()
     endpoint.release()
@@ -253,7 +247,7 @@ async def test_a_down_endpoint_keeps_the_cached_keys_past_their_age(endpoint: Jw
     assert await keys.find("rsa-1") is not None
     endpoint.stop()
     assert await keys.find("rsa-1") is not None  # expired: served, and refetched behind
-    await _until(lambda: keys.unreachable, "the background refetch to fail")
+    await wait_until(lambda: keys.unreachable, 10, "the background refetch to fail")
     assert await keys.find("rsa-1") is not None
     assert await keys.find("unknown") is None and keys.unreachable
 
