@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -30,6 +31,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from write_model.unit_of_work import UnitOfWork
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 UnitsOfWork = Callable[[], AbstractContextManager[UnitOfWork]]
@@ -44,6 +47,11 @@ class Writer(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class GroupAborted(Exception):
+    """A job raised what is not an Exception (SystemExit, KeyboardInterrupt...): the whole group
+    was rolled back and each of its callers gets this; the writer goes on with the next group."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,9 @@ class GroupCommitWriter:
                 self.committed_groups += 1
             except Exception as error:  # BEGIN or COMMIT failed: no job of the group is durable
                 outcomes = [Outcome(error=error)] * len(group)
+            except BaseException as error:  # a job raised e.g. SystemExit: the process's writer must go on
+                log.critical("a write group ended with %r; its commands failed", error, exc_info=error)
+                outcomes = [Outcome(error=GroupAborted(f"the write group was aborted: {error!r}"))] * len(group)
             for request, outcome in zip(group, outcomes, strict=True):
                 _settle(request, outcome)
 

@@ -159,9 +159,8 @@ async def test_a_retry_that_is_still_refused_keeps_the_letter_with_the_new_error
 @pytest.mark.parametrize(("args", "message"), [
     ((), "name one dead letter ID or pass --all"),
     (("1", "--all"), "name one dead letter ID or pass --all"),
-    (("999",), "no dead letter 999"),
-    (("--all",), "no dead letters"),
-])
+    (("999",), "no dead letter 999; `storefront dead-letters list` shows them"),
+])  # `--all` with nothing parked succeeds: tests/e2e/test_cli.py::test_retry_all_with_nothing_parked_succeeds
 async def test_retry_without_a_letter_to_retry_is_a_one_line_error(
     container: Container, settings: Settings, args: tuple[str, ...], message: str
 ) -> None:

@@ -26,7 +26,7 @@ from write_model.errors import ValidationFailed
 from write_model.outbox import Outbox
 from write_model.results import Accepted
 from write_model.unit_of_work import UnitOfWork
-from write_model.writer import GroupCommitWriter, SessionWriter, UnitsOfWork
+from write_model.writer import GroupAborted, GroupCommitWriter, SessionWriter, UnitsOfWork
 
 HOLD_TIMEOUT_S = 10
 
@@ -186,3 +186,16 @@ async def test_the_session_writer_runs_the_same_commands_a_transaction_each(data
     assert await Outbox(database).head() == product.position + 1
     assert await _stock(database, product.id) == (0, 2)
 
+
+
+async def test_a_job_that_raises_a_base_exception_fails_its_group_and_the_writer_goes_on(
+    database: Database, bus: CommandBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    def exits(_units: UnitsOfWork) -> None:
+        raise SystemExit("a job that should never do this")
+
+    with pytest.raises(GroupAborted):
+        await database.commands.run(exits)
+    assert any(record.levelname == "CRITICAL" for record in caplog.records)
+    product = await _product(bus, stock=3)  # the same writer thread serves the next group
+    assert await _stock(database, product.id) == (3, 1)
