@@ -127,7 +127,7 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
     prefix = settings.index_prefix
     stores = ReadStores(ProductStore(elasticsearch, prefix), CustomerStore(elasticsearch, prefix),
                         OrderStore(elasticsearch, prefix))
-    changes = ChangeFeed(outbox, indexed_position, stores.products, stores.orders, registry,
+    changes = ChangeFeed(outbox, indexed_position, settings.currency, registry,
                          buffer_size=settings.subscription_buffer_size)
     return Container(settings, database, elasticsearch, stores, outbox, tracking, dead_letters, redelivery,
                      WriteSideStatus(outbox, dead_letters),

@@ -26,17 +26,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge
 
 from read_model.errors import InvalidCursor
-from read_model.orders import OrderStore
-from read_model.products import ProductStore
+from read_model.indices import ORDERS, PRODUCTS
 from sync.errors import SyncError
 from sync.positions import IndexedPositionTracker
+from sync.projections import project
 from write_model import events
 from write_model.events import StoredEvent
 from write_model.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-NOTIFIED_STREAMS = (events.PRODUCT, events.ORDER)
+# The streams that have subscriptions, and the index holding each one's own documents.
+NOTIFIED_STREAMS = {events.PRODUCT: PRODUCTS, events.ORDER: ORDERS}
 READ_BATCH = 500
 UNAVAILABLE = ("Change notifications are unavailable right now; subscribe again shortly, passing the last `position` "
                "you received as `after`.")
@@ -100,8 +101,7 @@ class ChangeFeed:
         self,
         outbox: Outbox,
         indexed_position: IndexedPositionTracker,
-        products: ProductStore,
-        orders: OrderStore,
+        currency: str,
         registry: CollectorRegistry,
         buffer_size: int = 256,
         max_replay: int = 10_000,
@@ -109,7 +109,7 @@ class ChangeFeed:
     ) -> None:
         self._outbox = outbox
         self._indexed_position = indexed_position
-        self._documents = {events.PRODUCT: products.get_many, events.ORDER: orders.get_many}
+        self._currency = currency
         self._buffer_size = buffer_size
         # Publishing at most half a buffer at once, with I/O between batches, lets every
         # subscriber that keeps up drain in time: only one that stays behind overflows.
@@ -168,7 +168,7 @@ class ChangeFeed:
         while published < indexed:
             # Positions have no gaps, so this reads exactly the events up to `indexed`.
             batch = await self._outbox.read_after(published, min(self._publish_batch, indexed - published))
-            for change in await self._changes(batch):
+            for change in self._changes(batch):
                 for subscriber in list(self._subscribers):
                     subscriber.offer(change)
             published = self._published = batch[-1].position
@@ -207,7 +207,7 @@ class ChangeFeed:
             position = after
             while position < replay_to:
                 batch = await self._outbox.read_after(position, min(READ_BATCH, replay_to - position))
-                for replayed in await self._changes(batch):
+                for replayed in self._changes(batch):
                     if subscriber.matches(replayed):
                         yield replayed
                 position = batch[-1].position
@@ -220,15 +220,17 @@ class ChangeFeed:
         if on_overflow is not None:
             await on_overflow()
 
-    async def _changes(self, batch: list[StoredEvent]) -> list[Change]:
-        """The notified events of a batch, each with its indexed document (one lookup per kind)."""
-        notified = [event for event in batch if event.stream_type in NOTIFIED_STREAMS]
-        documents: dict[str, dict[str, dict[str, Any]]] = {}
-        for stream_type, get_many in self._documents.items():
-            ids = sorted({event.stream_id for event in notified if event.stream_type == stream_type})
-            documents[stream_type] = await get_many(ids)
+    def _changes(self, batch: list[StoredEvent]) -> list[Change]:
+        """The notified events of a batch, each with the document the worker indexed for that very
+        event: its projection, by the same `project()`. Fetching the documents when the batch is
+        published would give every event of a burst the state after the last one."""
         return [
             Change(event.stream_type, event.stream_id, event.event_type, event.position,
-                   event.payload.get("customerId"), documents[event.stream_type].get(event.stream_id))
-            for event in notified
+                   event.payload.get("customerId"), self._document_of(event))
+            for event in batch if event.stream_type in NOTIFIED_STREAMS
         ]
+
+    def _document_of(self, event: StoredEvent) -> dict[str, Any] | None:
+        index = NOTIFIED_STREAMS[event.stream_type]
+        return next((target.document for target in project(event, self._currency)
+                     if target.index is index and target.id == event.stream_id), None)

@@ -27,7 +27,7 @@ from tests.e2e.operations import (
     REGISTER_CUSTOMER,
     UPDATE_PRODUCT,
 )
-from tests.support import Api, LiveServer, running_server, until_subscriptions_open, wait_until
+from tests.support import Api, LiveServer, drain, running_server, until_subscriptions_open, wait_until
 
 NODE_CLIENT = Path(__file__).resolve().parents[1] / "node" / "subscribe.mjs"
 
@@ -290,3 +290,40 @@ async def test_abrupt_disconnects_leave_no_subscription_task_or_memory_behind(se
         finally:
             tracemalloc.stop()
     assert left_behind < while_open / 4, f"{left_behind} of {while_open} bytes still held after disconnects"
+
+
+async def test_each_notification_carries_the_state_of_its_own_event(settings: Settings) -> None:
+    """Five quick adjustStock(+1) indexed in one batch: every notification shows the stock and version its own
+    event produced, on both protocols and again when a subscriber resumes with `after`."""
+    async with running_server(settings, run_worker=False) as (url, app), \
+            httpx.AsyncClient(base_url=url, timeout=30) as http:
+        container, api = app.state.container, Api(http)
+        product = await _create(api, "BURST-1", stock=10)
+        await drain(container)
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        since_created = {"id": product["id"], "after": product["position"]}
+        socket = await RawSocket.open(ws_url)
+        await socket.subscribe("1", PRODUCT_CHANGED, since_created)
+        async with Client(transport=WebsocketsTransport(url=ws_url)) as legacy:
+            stream = legacy.subscribe(GraphQLRequest(PRODUCT_CHANGED, variable_values=since_created))
+            first_legacy = asyncio.ensure_future(anext(stream))
+            await until_subscriptions_open(container, 2)
+            positions = [(await _adjust(api, product["id"], 1))["position"] for _ in range(5)]
+            await drain(container)  # all five reach the read model, and the feed, in one batch
+            expected = [(position, 10 + n, 1 + n) for n, position in enumerate(positions, start=1)]
+
+            def seen(changes: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+                return [(c["position"], c["product"]["stock"], c["product"]["version"]) for c in changes]
+
+            received = [(await socket.receive())["payload"]["data"]["productChanged"] for _ in positions]
+            assert seen(received) == expected
+            legacy_received = [(await asyncio.wait_for(first_legacy, 30))["productChanged"]]
+            legacy_received += [(await asyncio.wait_for(anext(stream), 30))["productChanged"] for _ in positions[1:]]
+            assert seen(legacy_received) == expected
+            await stream.aclose()
+        await socket.close()
+        resumed = await RawSocket.open(ws_url)
+        await resumed.subscribe("1", PRODUCT_CHANGED, since_created)
+        replayed = [(await resumed.receive())["payload"]["data"]["productChanged"] for _ in positions]
+        await resumed.close()
+    assert seen(replayed) == expected
