@@ -1,4 +1,11 @@
-"""GraphQL documents the end-to-end tests send."""
+"""GraphQL documents the end-to-end tests send, and the two sends most of them share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support import Api
 
 PRODUCT_FIELDS = """
   id sku name description category tags price { amount currency } stock inStock status version
@@ -151,3 +158,16 @@ query Orders($filter: OrderFilter, $sort: OrderSort, $first: Int, $after: String
   }}
 }}
 """
+
+
+async def create_product(api: Api, sku: str, stock: int = 5) -> dict[str, Any]:
+    """createProduct with a name made from the SKU, category "c", price 2.50; its ProductAccepted."""
+    variables = {"input": {"sku": sku, "name": f"Item {sku}", "category": "c", "price": "2.50", "initialStock": stock}}
+    created: dict[str, Any] = (await api(CREATE_PRODUCT, variables))["createProduct"]
+    return created
+
+
+async def adjust_stock(api: Api, product_id: str, delta: int) -> dict[str, Any]:
+    adjusted: dict[str, Any] = (await api(ADJUST_STOCK, {"input": {"productId": product_id, "delta": delta}}))[
+        "adjustStock"]
+    return adjusted

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from server.bootstrap import Container
 from server.settings import Settings
-from tests.e2e.operations import ADJUST_STOCK, CREATE_PRODUCT
+from tests.e2e.operations import adjust_stock, create_product
 from tests.e2e.test_subscriptions import ORDER_CHANGED, PRODUCT_CHANGED
 from tests.support import SECRET, Api, running_server, token, until_subscriptions_open
 
@@ -30,23 +30,12 @@ async def served(settings: Settings) -> AsyncIterator[tuple[Api, Container]]:
         yield Api(client), app.state.container
 
 
-async def _create(api: Api, sku: str) -> dict[str, Any]:
-    variables = {"input": {"sku": sku, "name": f"Item {sku}", "category": "c", "price": "2.50", "initialStock": 5}}
-    created: dict[str, Any] = (await api(CREATE_PRODUCT, variables))["createProduct"]
-    return created
-
-
-async def _adjust(api: Api, product_id: str, delta: int) -> dict[str, Any]:
-    adjusted: dict[str, Any] = (await api(ADJUST_STOCK, {"input": {"productId": product_id, "delta": delta}}))[
-        "adjustStock"]
-    return adjusted
-
 
 async def test_apollo_client_gets_three_notifications_over_multipart_http(
     served: tuple[Api, Container],
 ) -> None:
     api, container = served
-    product = await _create(api, "MULTIPART-1")
+    product = await create_product(api, "MULTIPART-1")
     variables = {"id": product["id"], "after": product["position"]}
     client = await asyncio.create_subprocess_exec(
         "node", str(APOLLO_CLIENT), f"{api.http.base_url}/graphql", PRODUCT_CHANGED, json.dumps(variables), "3",
@@ -56,7 +45,7 @@ async def test_apollo_client_gets_three_notifications_over_multipart_http(
     await until_subscriptions_open(container, 1)
     adjusted, notifications = [], []
     for delta in (1, 2, 3):  # one at a time, so that each notification has its own document
-        adjusted.append(await _adjust(api, product["id"], delta))
+        adjusted.append(await adjust_stock(api, product["id"], delta))
         line = await asyncio.wait_for(client.stdout.readline(), 30)
         notifications.append(json.loads(line)["data"]["productChanged"])
     _stdout, stderr = await asyncio.wait_for(client.communicate(), 30)
@@ -103,13 +92,13 @@ async def test_a_client_that_disconnects_ends_its_subscription(served: tuple[Api
 
 async def test_graphql_over_sse_streams_notifications(served: tuple[Api, Container]) -> None:
     api, container = served
-    product = await _create(api, "SSE-1")
+    product = await create_product(api, "SSE-1")
     subscription = {"query": PRODUCT_CHANGED, "variables": {"id": product["id"], "after": product["position"]}}
     async with (httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client,
                 client.stream("POST", "/graphql", json=subscription, headers={"accept": SSE}) as events):
         assert events.headers["content-type"].startswith(SSE)
         await until_subscriptions_open(container, 1)
-        adjusted = await _adjust(api, product["id"], -2)
+        adjusted = await adjust_stock(api, product["id"], -2)
         async for line in events.aiter_lines():
             if line.startswith("data: "):
                 change = json.loads(line.removeprefix("data: "))["data"]["productChanged"]

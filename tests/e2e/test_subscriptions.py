@@ -20,12 +20,12 @@ from websockets.typing import Subprotocol
 
 from server.settings import Settings
 from tests.e2e.operations import (
-    ADJUST_STOCK,
-    CREATE_PRODUCT,
     PLACE_ORDER,
     PRODUCT,
     REGISTER_CUSTOMER,
     UPDATE_PRODUCT,
+    adjust_stock,
+    create_product,
 )
 from tests.support import Api, LiveServer, drain, running_server, until_subscriptions_open, wait_until
 
@@ -49,18 +49,6 @@ def _ws_url(api: Api) -> str:
     return str(api.http.base_url).replace("http://", "ws://").rstrip("/") + "/graphql"
 
 
-async def _create(api: Api, sku: str, stock: int = 5) -> dict[str, Any]:
-    variables = {"input": {"sku": sku, "name": f"Item {sku}", "category": "c", "price": "2.50", "initialStock": stock}}
-    result: dict[str, Any] = (await api(CREATE_PRODUCT, variables))["createProduct"]
-    return result
-
-
-async def _adjust(api: Api, product_id: str, delta: int) -> dict[str, Any]:
-    result: dict[str, Any] = (await api(ADJUST_STOCK, {"input": {"productId": product_id, "delta": delta}}))[
-        "adjustStock"]
-    return result
-
-
 async def test_a_node_graphql_ws_client_receives_the_indexed_document(api: Api, live_server: LiveServer) -> None:
     client = await asyncio.create_subprocess_exec(
         "node", str(NODE_CLIENT), _ws_url(api), PRODUCT_CHANGED, "1", "30000",
@@ -69,7 +57,7 @@ async def test_a_node_graphql_ws_client_receives_the_indexed_document(api: Api, 
     assert client.stdout is not None
     assert json.loads(await asyncio.wait_for(client.stdout.readline(), 30)) == {"connected": True}
     await until_subscriptions_open(live_server.container, 1)  # the subscribe message follows the connection ack
-    created = await _create(api, "NODE-1")
+    created = await create_product(api, "NODE-1")
     stdout, stderr = await asyncio.wait_for(client.communicate(), 30)
     assert client.returncode == 0, stderr.decode()
     [notification] = [json.loads(line)["data"]["productChanged"] for line in stdout.decode().splitlines()]
@@ -80,14 +68,14 @@ async def test_a_node_graphql_ws_client_receives_the_indexed_document(api: Api, 
 
 
 async def test_the_legacy_protocol_with_the_gql_client(api: Api, live_server: LiveServer) -> None:
-    product = await _create(api, "LEGACY-1")
+    product = await create_product(api, "LEGACY-1")
     transport = WebsocketsTransport(url=_ws_url(api))  # Apollo's legacy graphql-ws protocol
     async with Client(transport=transport) as session:
         variables = {"id": product["id"], "after": product["position"]}
         stream = session.subscribe(GraphQLRequest(PRODUCT_CHANGED, variable_values=variables))
         first = asyncio.ensure_future(anext(stream))
         await until_subscriptions_open(live_server.container, 1)
-        adjusted = await _adjust(api, product["id"], 3)
+        adjusted = await adjust_stock(api, product["id"], 3)
         change = (await asyncio.wait_for(first, 30))["productChanged"]
         await stream.aclose()
     assert transport.subprotocol == "graphql-ws"
@@ -126,12 +114,12 @@ class RawSocket:
 
 
 async def test_after_each_notification_a_consistent_read_is_at_least_as_new(api: Api) -> None:
-    product = await _create(api, "FRESH-1", stock=0)
+    product = await create_product(api, "FRESH-1", stock=0)
     socket = await RawSocket.open(_ws_url(api))
     await socket.subscribe("1", PRODUCT_CHANGED, {"id": product["id"], "after": product["position"]})
     try:
         for n in range(1, 201):
-            await _adjust(api, product["id"], 1)
+            await adjust_stock(api, product["id"], 1)
             message = await socket.receive()
             change = message["payload"]["data"]["productChanged"]
             read = (await api(PRODUCT, {"id": product["id"], "consistentWith": change["position"]}))["product"]
@@ -142,14 +130,14 @@ async def test_after_each_notification_a_consistent_read_is_at_least_as_new(api:
 
 
 async def test_a_subscriber_resumes_from_its_last_position(api: Api) -> None:
-    product = await _create(api, "RESUME-1", stock=0)
+    product = await create_product(api, "RESUME-1", stock=0)
     socket = await RawSocket.open(_ws_url(api))
     await socket.subscribe("1", PRODUCT_CHANGED, {"id": product["id"], "after": product["position"]})
-    await _adjust(api, product["id"], 1)
+    await adjust_stock(api, product["id"], 1)
     last_seen = (await socket.receive())["payload"]["data"]["productChanged"]["position"]
     await socket.close()
 
-    missed = [(await _adjust(api, product["id"], 1))["position"] for _ in range(10)]
+    missed = [(await adjust_stock(api, product["id"], 1))["position"] for _ in range(10)]
 
     socket = await RawSocket.open(_ws_url(api))
     try:
@@ -162,7 +150,7 @@ async def test_a_subscriber_resumes_from_its_last_position(api: Api) -> None:
 
 
 async def test_an_order_subscription_filters_by_customer(api: Api, live_server: LiveServer) -> None:
-    product = await _create(api, "ORD-SUB", stock=10)
+    product = await create_product(api, "ORD-SUB", stock=10)
     customers = [
         (await api(REGISTER_CUSTOMER, {"input": {"email": f"{name}@sub.test", "name": name}}))["registerCustomer"]["id"]
         for name in ("watched", "other")
@@ -201,7 +189,7 @@ async def test_a_slow_subscriber_is_dropped_without_holding_up_others(settings: 
         ws_url = url.replace("http://", "ws://") + "/graphql"
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             api = Api(http)
-            product = await _create(api, "SLOW-1")
+            product = await create_product(api, "SLOW-1")
             slow, healthy = await _reluctant_socket(ws_url), await RawSocket.open(ws_url)
             try:
                 for subscriber in (slow, healthy):
@@ -270,7 +258,7 @@ async def test_abrupt_disconnects_leave_no_subscription_task_or_memory_behind(se
                 await subscriber.subscribe("1", PRODUCT_CHANGED)
             await until_subscriptions_open(app.state.container, subscribers)
             async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-                await _create(Api(http), "FANOUT-1")
+                await create_product(Api(http), "FANOUT-1")
             for subscriber in sockets:
                 change = (await subscriber.receive())["payload"]["data"]["productChanged"]
                 assert change["event"] == "ProductCreated"
@@ -298,7 +286,7 @@ async def test_each_notification_carries_the_state_of_its_own_event(settings: Se
     async with running_server(settings, run_worker=False) as (url, app), \
             httpx.AsyncClient(base_url=url, timeout=30) as http:
         container, api = app.state.container, Api(http)
-        product = await _create(api, "BURST-1", stock=10)
+        product = await create_product(api, "BURST-1", stock=10)
         await drain(container)
         ws_url = url.replace("http://", "ws://") + "/graphql"
         since_created = {"id": product["id"], "after": product["position"]}
@@ -308,7 +296,7 @@ async def test_each_notification_carries_the_state_of_its_own_event(settings: Se
             stream = legacy.subscribe(GraphQLRequest(PRODUCT_CHANGED, variable_values=since_created))
             first_legacy = asyncio.ensure_future(anext(stream))
             await until_subscriptions_open(container, 2)
-            positions = [(await _adjust(api, product["id"], 1))["position"] for _ in range(5)]
+            positions = [(await adjust_stock(api, product["id"], 1))["position"] for _ in range(5)]
             await drain(container)  # all five reach the read model, and the feed, in one batch
             expected = [(position, 10 + n, 1 + n) for n, position in enumerate(positions, start=1)]
 
