@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 
-from tests.support import STOREFRONT
+from tests.support import STOREFRONT, unused_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,12 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def _status(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([STOREFRONT, "elasticsearch", "status", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=60, check=False)
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_status_names_the_running_node_and_its_process(es_url: str) -> None:
@@ -36,7 +29,7 @@ def test_status_names_the_running_node_and_its_process(es_url: str) -> None:
 
 
 def test_json_status_of_a_node_that_is_not_there_is_an_empty_list() -> None:
-    result = _status("--port", str(_closed_port()), "--json")
+    result = _status("--port", str(unused_port()), "--json")
     assert (result.returncode, json.loads(result.stdout), result.stderr) == (1, [], "")
 
 

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from devtools.health import answers, cluster_health
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support import unused_port
 
 
 @pytest.fixture
@@ -49,7 +43,7 @@ def test_the_node_answers_with_its_cluster_name_and_a_ready_status(es_url: str) 
 
 
 def test_a_closed_port_does_not_answer() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{unused_port()}"
     assert cluster_health(url) is None
     assert not answers(url)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 class ClusterHealth:
     cluster_name: str
     status: str  # green, yellow or red
+    nodes: int = 1  # number_of_nodes: how many have joined the cluster
 
     @property
     def ready(self) -> bool:
@@ -18,20 +19,23 @@ class ClusterHealth:
         return self.status in ("green", "yellow")
 
 
-def cluster_health(url: str, timeout: float = 2.0) -> ClusterHealth | None:
+def cluster_health(url: str, timeout: float = 2.0, local: bool = False) -> ClusterHealth | None:
     """``GET /_cluster/health`` of the cluster at ``url``, or None if no Elasticsearch answers there.
+    ``local`` takes the node's own view of the cluster, which it has even while no master is elected.
 
     This endpoint rather than ``GET /``: that lives in the ``rest-root`` module, which the dev
     node does not have.
     """
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/_cluster/health", timeout=timeout) as response:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/_cluster/health{'?local=true' if local else ''}",
+                                    timeout=timeout) as response:
             body = json.loads(response.read())
     except (OSError, ValueError):  # URLError, HTTPError and timeouts are OSErrors
         return None
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         return None
-    return ClusterHealth(str(body.get("cluster_name", "")), body["status"])
+    nodes = body.get("number_of_nodes")
+    return ClusterHealth(str(body.get("cluster_name", "")), body["status"], nodes if isinstance(nodes, int) else 1)
 
 
 def answers(url: str) -> bool:

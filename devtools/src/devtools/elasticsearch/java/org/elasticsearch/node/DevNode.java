@@ -15,16 +15,20 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Single-node Elasticsearch for development and tests, run from the Maven Central jars
- * (server core + netty4 HTTP) without a distribution. Lives in this package because
+ * Elasticsearch node for development and tests, run from the Maven Central jars
+ * (server core + netty4 transport and HTTP) without a distribution: a single node by default,
+ * or one node of a cluster. Lives in this package because
  * {@code NodeConstruction}, {@code NodeServiceProvider} and the {@code Node(NodeConstruction)}
  * constructor are package-private.
  *
  * <p>Usage: {@code java ... org.elasticsearch.node.DevNode <absolute home> <http port>}
- * (or {@code -Ddevnode.home=... -Ddevnode.port=...}). Runs until SIGTERM, then closes the
- * node so that the data directory is left consistent.
+ * (or {@code -Ddevnode.home=... -Ddevnode.port=...}), each {@code -Ddevnode.setting.<key>=<value>}
+ * adding or replacing a setting (node.py sets the node name, transport port and discovery that way).
+ * Runs until SIGTERM, then closes the node so that the data directory is left consistent.
  */
 public final class DevNode extends Node {
+    private static final String SETTING_PREFIX = "devnode.setting.";
+
     private DevNode(Settings settings) {
         super(NodeConstruction.prepareConstruction(
             new Environment(settings, null),
@@ -55,7 +59,7 @@ public final class DevNode extends Node {
         // Installs ES's log4j plugins/levels; the appenders come from -Dlog4j2.configurationFile.
         LogConfigurator.configureESLogging();
 
-        Settings settings = Settings.builder()
+        Settings.Builder settings = Settings.builder()
             .put("path.home", home.toString())
             .put("path.data", home.resolve("data").toString())
             .put("path.logs", home.resolve("logs").toString())
@@ -67,10 +71,14 @@ public final class DevNode extends Node {
             // Dev disks are often nearly full; do not refuse to allocate shards because of that.
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
             // Tests delete indices by wildcard.
-            .put("action.destructive_requires_name", false)
-            .build();
+            .put("action.destructive_requires_name", false);
+        for (String key : System.getProperties().stringPropertyNames()) {
+            if (key.startsWith(SETTING_PREFIX)) {
+                settings.put(key.substring(SETTING_PREFIX.length()), System.getProperty(key));
+            }
+        }
 
-        DevNode node = new DevNode(settings);
+        DevNode node = new DevNode(settings.build());
         CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> closeQuietly(node, closed), "dev-node-shutdown"));
         node.start();

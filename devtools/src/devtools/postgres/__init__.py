@@ -1,0 +1,1 @@
+"""A development PostgreSQL cluster: ``storefront postgres start|stop|status``."""
