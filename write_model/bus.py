@@ -12,15 +12,17 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from write_model import customers, orders, products
+from write_model.availability import is_unavailable
 from write_model.commands import (
     AdjustStock,
     CancelOrder,
     Command,
     CreateProduct,
     DiscontinueProduct,
+    EraseCustomer,
     PlaceOrder,
     RegisterCustomer,
     ShipOrder,
@@ -28,6 +30,7 @@ from write_model.commands import (
 )
 from write_model.errors import FieldProblem, Rejection, ValidationFailed, WriteModelUnavailable
 from write_model.results import Accepted
+from write_model.scrub import Scrubber
 from write_model.unit_of_work import UnitOfWork
 from write_model.writer import UnitsOfWork, Writer
 
@@ -40,12 +43,15 @@ HANDLERS: dict[type[Command], Handler] = {
     AdjustStock: products.adjust_stock,
     DiscontinueProduct: products.discontinue_product,
     RegisterCustomer: customers.register_customer,
+    EraseCustomer: customers.erase_customer,
     PlaceOrder: orders.place_order,
     CancelOrder: orders.cancel_order,
     ShipOrder: orders.ship_order,
 }
 
 MAX_IDEMPOTENCY_KEY = 200
+# Commands that erase personal data from rows: what the rows held is scrubbed from disk after them.
+ERASING: tuple[type[Command], ...] = (EraseCustomer,)
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +65,15 @@ class CommandBus:
     """Dispatches commands through a writer; business rejections come back as values, bugs propagate.
 
     `on_commit` listeners hear each committed position, so an in-process sync worker
-    can wake at once instead of waiting for its next poll.
+    can wake at once instead of waiting for its next poll. After an erasing command the
+    `scrubber` (when given) removes what the erased rows left on disk.
     """
 
-    def __init__(self, writer: Writer, handlers: dict[type[Command], Handler] = HANDLERS) -> None:
+    def __init__(self, writer: Writer, handlers: dict[type[Command], Handler] = HANDLERS,
+                 scrubber: Scrubber | None = None) -> None:
         self._writer = writer
         self._handlers = handlers
+        self._scrubber = scrubber
         self._listeners: list[CommitListener] = []
 
     def on_commit(self, listener: CommitListener) -> None:
@@ -80,12 +89,16 @@ class CommandBus:
             result = await self._writer.run(functools.partial(self._run, command))
         except Rejection as rejection:  # from either run: the retry's rejection is the answer
             return rejection
-        except (OperationalError, InterfaceError, OSError) as error:
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
             # The database is away, locked past its timeout, or its file cannot be opened.
             log.warning("%s could not reach the write model: %s", type(command).__name__, error)
             raise WriteModelUnavailable("The write model does not answer; try again shortly.") from error
         for listener in self._listeners:
             listener(result.position)
+        if self._scrubber is not None and isinstance(command, ERASING):
+            await self._scrubber.erased()
         return result
 
     def _run(self, command: Command, units: UnitsOfWork) -> Accepted:

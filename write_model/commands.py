@@ -73,6 +73,19 @@ class RegisterCustomer(Command):
 
 
 @dataclass(frozen=True)
+class EraseCustomer(Command):
+    id: str
+    expected_version: int | None = None
+    key: str | None = None
+    # The customer issuing the command; None when an admin (or the system) does.
+    actor: str | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.key
+
+
+@dataclass(frozen=True)
 class OrderLineRequest:
     product_id: str
     quantity: int

@@ -4,17 +4,28 @@ they gave up on (dead letters)."""
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, update
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from write_model.database import Database
 from write_model.tables import ConsumerCheckpointRow, ConsumerLeaseRow, DeadLetterRow, as_utc, utc_now
+from write_model.unit_of_work import UnitOfWork
+from write_model.writer import UnitsOfWork
+
+T = TypeVar("T")
+
+
+def _in_unit(work: Callable[[UnitOfWork], T], units: UnitsOfWork) -> T:
+    """A job for the command writer (write_model/writer.py): `work` in a unit of work of its own."""
+    with units() as uow:
+        return work(uow)
 
 
 class Lease:
@@ -33,23 +44,9 @@ class Lease:
     async def acquire_or_renew(self) -> bool:
         """Extend the lease if it is ours and nobody asked for it; take it if it is free or
         expired. False if another holds it, or if we just handed it to whoever asked."""
-        now = utc_now()
-        lease = col(ConsumerLeaseRow.name) == self._consumer
-        mine = col(ConsumerLeaseRow.owner) == self.owner
-        wanted = col(ConsumerLeaseRow.wanted_by).is_not(None)
-        async with AsyncSession(self._database.writer) as session:
-            if await self._update(session, lease & mine & ~wanted, expires_at=now + self._ttl):
-                held = True
-            elif await self._update(session, lease & mine & wanted, owner=ConsumerLeaseRow.wanted_by, wanted_by=None,
-                                    expires_at=now + self._ttl):
-                held = False  # handed over
-            elif await self._update(session, lease & (col(ConsumerLeaseRow.expires_at) < now), owner=self.owner,
-                                    wanted_by=None, expires_at=now + self._ttl):
-                held = True
-            else:
-                held = await self._insert(session, now)
-            await session.commit()
-            return held
+        return await self._database.commands.run(
+            functools.partial(_in_unit, lambda uow: uow.consumers.acquire_or_renew_lease(
+                self._consumer, self.owner, self._ttl)))
 
     # The deadline is checked between polls, not by cancelling: a timeout never interrupts a
     # transaction midway, and its error names the lease.
@@ -68,16 +65,6 @@ class Lease:
     async def _update(self, session: AsyncSession, condition: Any, **values: Any) -> bool:
         result = await session.exec(update(ConsumerLeaseRow).where(condition).values(**values))
         return bool(result.rowcount)
-
-    async def _insert(self, session: AsyncSession, now: datetime) -> bool:
-        try:
-            async with session.begin_nested():
-                await session.exec(
-                    insert(ConsumerLeaseRow).values(name=self._consumer, owner=self.owner, expires_at=now + self._ttl)
-                )
-        except IntegrityError:
-            return False  # the row exists and someone else holds it
-        return True
 
     async def release(self) -> None:
         """Give the lease up at once, so another worker need not wait for it to expire."""
@@ -112,17 +99,9 @@ class Tracking:
 
     async def record(self, position: int) -> None:
         """Move the checkpoint forward; never back, so a worker that lost its lease mid-batch
-        cannot undo a newer worker's progress."""
-        async with AsyncSession(self._database.writer) as session:
-            row = await session.get(ConsumerCheckpointRow, self.consumer)
-            if row is None:
-                row = ConsumerCheckpointRow(name=self.consumer, position=position, updated_at=utc_now())
-            elif row.position >= position:
-                return
-            row.position = position
-            row.updated_at = utc_now()
-            session.add(row)
-            await session.commit()
+        cannot undo a newer worker's progress. Durable when this returns."""
+        await self._database.commands.run(
+            functools.partial(_in_unit, lambda uow: uow.consumers.advance_checkpoint(self.consumer, position)))
 
     async def rewind(self, position: int = 0) -> None:
         """Replay from `position` (operators and tests): documents never go backwards on replay."""

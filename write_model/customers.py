@@ -1,4 +1,4 @@
-"""The customer aggregate: registration, and the customer state events carry."""
+"""The customer aggregate: registration, erasure, and the customer state events carry."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import uuid
 from typing import Any
 
 from write_model import events
-from write_model.commands import RegisterCustomer
-from write_model.errors import Duplicate
+from write_model.commands import EraseCustomer, RegisterCustomer
+from write_model.errors import Duplicate, InvalidState, NotPermitted, check_version, found
+from write_model.personal import ERASED_NAME
 from write_model.results import Accepted
 from write_model.tables import CustomerRow, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
@@ -17,6 +18,7 @@ from write_model.validation import Checks
 MAX_EMAIL = 254
 MAX_NAME = 200
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+ERASED = "ERASED"
 
 
 def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accepted:
@@ -27,18 +29,43 @@ def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accepted:
         checks.fail("email", "must be an email address")
     checks.text("name", command.name, max_length=MAX_NAME)
     checks.raise_if_any()
-    if uow.customers.by_email_key(email.lower()) is not None:
+    email_key = uow.email_keys(email)
+    if uow.customers.by_email_key(email_key) is not None:
         raise Duplicate(f"A customer with email {email!r} is already registered.", "email")
     now = utc_now()
     customer = CustomerRow(
-        id=str(uuid.uuid4()), email=email, email_key=email.lower(), name=command.name.strip(), version=1,
+        id=str(uuid.uuid4()), email=email, email_key=email_key, name=command.name.strip(), version=1,
         created_at=now, updated_at=now,
     )
     uow.customers.add(customer)
+    uow.keys.create(customer.id)
     payload = state_payload(customer, order_count=0, total_spent_minor=0)
     uow.outbox.record(
         events.NewEvent(events.CUSTOMER, customer.id, customer.version, events.CUSTOMER_REGISTERED, payload)
     )
+    position = uow.commit()
+    return Accepted(customer.id, customer.version, position)
+
+
+def erase_customer(command: EraseCustomer, uow: UnitOfWork) -> Accepted:
+    """Delete the customer's key (every event of theirs then reads as erased), blank their personal
+    columns and record CustomerErased, in one transaction. Their orders stay as they were."""
+    if command.actor is not None and command.actor != command.id:
+        raise NotPermitted("A customer may erase only themselves.")
+    # Locked where writers run concurrently, as placing an order locks it: an order of theirs
+    # commits before the erasure (and is erased with the rest) or sees them erased.
+    customer = found("customer", command.id, uow.customers.get(command.id))
+    check_version("customer", command.expected_version, customer.version)
+    if customer.erased_at is not None:
+        raise InvalidState("The customer is erased already.", ERASED)
+    uow.keys.delete(customer.id)
+    now = utc_now()
+    customer.email = customer.email_key = None
+    customer.name = ERASED_NAME
+    customer.erased_at = customer.updated_at = now
+    customer.version += 1
+    payload = {**state_payload_with_stats(uow, customer), "orderIds": uow.orders.ids_of(customer.id)}
+    uow.outbox.record(events.NewEvent(events.CUSTOMER, customer.id, customer.version, events.CUSTOMER_ERASED, payload))
     position = uow.commit()
     return Accepted(customer.id, customer.version, position)
 

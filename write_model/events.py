@@ -19,6 +19,10 @@ STOCK_RESERVED = "StockReserved"
 STOCK_RELEASED = "StockReleased"
 
 CUSTOMER_REGISTERED = "CustomerRegistered"
+# The customer's personal data was erased: their key is gone, so every earlier event of theirs
+# reads as erased (write_model/personal.py). Carries the erased state and "orderIds", the orders
+# whose documents showed their name.
+CUSTOMER_ERASED = "CustomerErased"
 
 # Order events carry the order and, under "customer", the customer with the order
 # statistics this change led to, so one event feeds both documents.

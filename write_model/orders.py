@@ -8,7 +8,7 @@ from typing import Any
 
 from write_model import events
 from write_model.commands import CancelOrder, PlaceOrder, ShipOrder
-from write_model.customers import state_payload_with_stats
+from write_model.customers import ERASED, state_payload_with_stats
 from write_model.errors import (
     FieldProblem,
     InsufficientStock,
@@ -37,6 +37,12 @@ def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
         raise NotPermitted("A customer may place orders only for themselves.")
     _check_lines(command)
     customer = found("customer", command.customer_id, uow.customers.get(command.customer_id))
+    if customer.erased_at is not None:
+        raise InvalidState("The customer is erased: no order can be placed for them.", ERASED)
+    # Lock the products by id first, whatever the lines' order: two orders of the same products then
+    # never wait for each other's row locks in a circle (a deadlock, which PostgreSQL breaks after 1 s).
+    for product_id in sorted({line.product_id for line in command.lines}):
+        uow.products.get(product_id)
     products = [_orderable(uow, index, line.product_id, line.quantity) for index, line in
                 enumerate(command.lines)]
     order_id = str(uuid.uuid4())

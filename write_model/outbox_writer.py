@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, bindparam, insert, update
-from sqlmodel import Session, SQLModel
+from sqlalchemy import BigInteger, Connection, bindparam, insert, update
+from sqlmodel import SQLModel
 
 from write_model.events import NewEvent
+from write_model.personal import Ciphers, seal
 from write_model.tables import OutboxHeadRow, OutboxRow, utc_now
 
 # Core statements built once (their compiled form is cached): every command runs both.
@@ -23,10 +24,12 @@ _RESERVE_POSITIONS = (
 
 
 class OutboxWriter:
-    """Collects the events a handler records; `append()` gives them their positions."""
+    """Collects the events a handler records; `append()` gives them their positions and stores them
+    with their personal fields sealed under the `ciphers` of their customers."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, ciphers: Ciphers) -> None:
+        self._connection = connection
+        self._ciphers = ciphers
         self._events: list[NewEvent] = []
 
     def record(self, event: NewEvent) -> None:
@@ -40,7 +43,7 @@ class OutboxWriter:
     def append(self) -> int:
         """Write the recorded events; returns the last one's position (the head as it stands
         when nothing was recorded)."""
-        connection = self._session.connection()
+        connection = self._connection
         head: int = connection.execute(_RESERVE_POSITIONS, {"count": len(self._events)}).scalar_one()
         if self._events:
             first = head - len(self._events) + 1
@@ -53,7 +56,7 @@ class OutboxWriter:
                     "stream_id": event.stream_id,
                     "stream_version": event.stream_version,
                     "event_type": event.event_type,
-                    "payload": event.payload,
+                    "payload": seal(event.stream_type, event.payload, self._ciphers),
                     "occurred_at": now,
                 }
                 for offset, event in enumerate(self._events)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from write_model import events
 from write_model.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
 from write_model.errors import Duplicate, FieldProblem, InvalidState, ValidationFailed, check_version, found
@@ -34,8 +36,6 @@ def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
     checks.quantity("initialStock", command.initial_stock, minimum=0)
     checks.raise_if_any()
     sku = command.sku.strip()
-    if uow.products.by_sku(sku) is not None:
-        raise Duplicate(f"A product with SKU {sku!r} already exists.", "sku")
     now = utc_now()
     product = ProductRow(
         id=str(uuid.uuid4()),
@@ -51,7 +51,10 @@ def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
         created_at=now,
         updated_at=now,
     )
-    uow.products.add(product)
+    try:
+        uow.products.add(product)
+    except IntegrityError as error:  # the id is new: only the SKU can be taken
+        raise Duplicate(f"A product with SKU {sku!r} already exists.", "sku") from error
     return _commit(uow, product, events.PRODUCT_CREATED)
 
 

@@ -4,7 +4,7 @@ sync projection turns it into the same document as the events do."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,15 +47,19 @@ class Snapshot:
         result = await self._session.exec(select(func.count()).select_from(table))
         return result.one()
 
-    async def states(self, kind: str, batch_size: int) -> AsyncIterator[list[StateRecord]]:
+    async def states(self, kind: str, batch_size: int, *, after: str = "", until: str | None = None,
+                     only: Collection[str] | None = None) -> AsyncIterator[list[StateRecord]]:
+        """States in id order: those with an id after `after` and up to `until`, or only those
+        named by `only` (checking a part of the read model)."""
+        pages = _Pages(batch_size, after, until, only)
         if kind == "products":
-            async for product_rows in self._rows(ProductRow, batch_size):
+            async for product_rows in self._rows(ProductRow, pages):
                 yield self._records(events.PRODUCT, [products.state_payload(row) for row in product_rows])
         elif kind == "customers":
-            async for customer_rows in self._rows(CustomerRow, batch_size):
+            async for customer_rows in self._rows(CustomerRow, pages):
                 yield self._records(events.CUSTOMER, await self._customer_states(customer_rows))
         elif kind == "orders":
-            async for order_rows in self._rows(OrderRow, batch_size):
+            async for order_rows in self._rows(OrderRow, pages):
                 yield self._records(events.ORDER, await self._order_states(order_rows))
         else:
             raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
@@ -63,13 +67,16 @@ class Snapshot:
     def _records(self, stream_type: str, states: list[dict[str, Any]]) -> list[StateRecord]:
         return [StateRecord(self.position, stream_type, state["id"], state["version"], state) for state in states]
 
-    async def _rows(self, table: type[Row], batch_size: int) -> AsyncIterator[list[Row]]:
+    async def _rows(self, table: type[Row], pages: _Pages) -> AsyncIterator[list[Row]]:
         """Keyset pages by id inside the one transaction, so memory stays bounded."""
-        last = ""
+        last = pages.after
         while True:
-            page = list(await self._session.exec(
-                select(table).where(col(table.id) > last).order_by(col(table.id)).limit(batch_size)
-            ))
+            query = select(table).where(col(table.id) > last)
+            if pages.until is not None:
+                query = query.where(col(table.id) <= pages.until)
+            if pages.only is not None:
+                query = query.where(col(table.id).in_(pages.only))
+            page = list(await self._session.exec(query.order_by(col(table.id)).limit(pages.size)))
             if not page:
                 return
             yield page
@@ -94,6 +101,14 @@ class Snapshot:
         )
         name_of = dict(names.all())
         return [orders.state_payload(row, name_of[row.customer_id]) for row in rows]
+
+
+@dataclass(frozen=True)
+class _Pages:
+    size: int
+    after: str
+    until: str | None
+    only: Collection[str] | None
 
 
 _TABLES: dict[str, type[SQLModel]] = {"products": ProductRow, "customers": CustomerRow, "orders": OrderRow}

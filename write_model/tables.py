@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime
+from sqlalchemy import JSON, BigInteger, Column, DateTime, LargeBinary
 from sqlmodel import Field, SQLModel
 
 
@@ -44,13 +44,25 @@ class CustomerRow(SQLModel, table=True):
     __tablename__ = "customers"
 
     id: str = Field(primary_key=True)
-    email: str
-    # Lower-cased email: uniqueness is case-insensitive.
-    email_key: str = Field(unique=True, index=True)
+    # None once the customer is erased, as is `email_key`; `name` then reads "erased customer".
+    email: str | None
+    # The keyed hash of the lower-cased email (write_model/personal.py): uniqueness is case-insensitive.
+    email_key: str | None = Field(unique=True, index=True)
     name: str
     version: int
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+    erased_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class CustomerKeyRow(SQLModel, table=True):
+    """The key a customer's personal data is sealed with in the log; deleted when they are erased."""
+
+    __tablename__ = "customer_keys"
+
+    customer_id: str = Field(primary_key=True)
+    key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _timestamp()
 
 
 class OrderRow(SQLModel, table=True):
@@ -95,6 +107,18 @@ class OutboxHeadRow(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     position: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class SealingProgressRow(SQLModel, table=True):
+    """How far the one-off sealing of data stored before sealing existed got (write_model/sealing.py):
+    customers first, then the events up to `until`, the head when the migration ran."""
+
+    __tablename__ = "sealing_progress"
+
+    id: int = Field(default=1, primary_key=True)
+    customers_done: bool
+    position: int = Field(sa_column=Column(BigInteger, nullable=False))
+    until: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class IdempotencyRow(SQLModel, table=True):

@@ -6,7 +6,16 @@ from sqlmodel import Session
 
 from write_model.events import NewEvent
 from write_model.outbox_writer import OutboxWriter
-from write_model.repositories import Customers, IdempotencyKeys, IdempotencyRecord, Orders, Products
+from write_model.personal import EmailKeys
+from write_model.repositories import (
+    ConsumerBookkeeping,
+    CustomerKeys,
+    Customers,
+    IdempotencyKeys,
+    IdempotencyRecord,
+    Orders,
+    Products,
+)
 from write_model.results import Accepted
 
 
@@ -14,17 +23,24 @@ class UnitOfWork:
     """Opened per command by a writer (write_model/writer.py), as a savepoint of the transaction
     it runs in. Handlers load and add aggregates through `products`, `customers` and `orders`,
     record their events on `outbox`, and call `commit()`; the writer commits the transaction.
+    The outbox's consumers keep their checkpoints and leases through `consumers`. Customers' keys
+    (`keys`) seal the events' personal fields; `email_keys` hashes emails for their uniqueness.
 
     Leaving the block by an exception rolls back this unit's changes alone.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, email_keys: EmailKeys) -> None:
         self._session = session
-        self.products = Products(session)
+        # The savepoint's connection, looked up once: the ORM's lookup cost as much as a statement.
+        connection = session.connection()
+        self.products = Products(session, connection)
         self.customers = Customers(session)
-        self.orders = Orders(session)
+        self.orders = Orders(session, connection)
         self.idempotency_keys = IdempotencyKeys(session)
-        self.outbox = OutboxWriter(session)
+        self.keys = CustomerKeys(connection)
+        self.email_keys = email_keys
+        self.outbox = OutboxWriter(connection, self.keys.cipher)
+        self.consumers = ConsumerBookkeeping(session)
         self._key: tuple[str, str] | None = None
 
     def remember_result_under(self, key: str, fingerprint: str) -> None:

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from write_model.personal import DEVELOPMENT_EMAIL_KEYS, EmailKeys
 from write_model.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -65,23 +67,27 @@ class Outcome:
         return self.value
 
 
-def run_group(session: Session, jobs: Sequence[Job[Any]]) -> list[Outcome]:
+def run_group(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys) -> list[Outcome]:
     """Run the jobs in one transaction, in order, and commit it. A job that raises undoes only
-    its own savepoints; a failing COMMIT raises, failing them all."""
+    its own savepoints; a failing COMMIT raises, failing them all, and so does a job that lost its
+    connection: the transaction went with it, and committing would fail with a PendingRollbackError
+    that names no database fault."""
     outcomes = []
     with session.begin():
         for job in jobs:
             try:
-                outcomes.append(Outcome(value=job(lambda: _savepoint(session))))
-            except Exception as error:  # the job's own answer, delivered to its caller alone
-                outcomes.append(Outcome(error=error))
+                outcomes.append(Outcome(value=job(lambda: _savepoint(session, email_keys))))
+            except Exception as error:
+                if isinstance(error, DBAPIError) and error.connection_invalidated:
+                    raise
+                outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
     return outcomes
 
 
 @contextmanager
-def _savepoint(session: Session) -> Iterator[UnitOfWork]:
+def _savepoint(session: Session, email_keys: EmailKeys) -> Iterator[UnitOfWork]:
     with session.begin_nested():
-        yield UnitOfWork(session)
+        yield UnitOfWork(session, email_keys)
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,10 @@ class GroupCommitWriter:
     waiting at most `group_wait_s` for more (0: a lone command is never delayed).
     """
 
-    def __init__(self, engine: Engine, *, group_max: int = 64, group_wait_s: float = 0.0) -> None:
+    def __init__(self, engine: Engine, *, group_max: int = 64, group_wait_s: float = 0.0,
+                 email_keys: EmailKeys = DEVELOPMENT_EMAIL_KEYS) -> None:
         self._engine = engine
+        self._email_keys = email_keys
         self._group_max = group_max
         self._group_wait_s = group_wait_s
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
@@ -132,15 +140,14 @@ class GroupCommitWriter:
         while (group := self._next_group()) is not None:
             try:
                 with Session(self._engine, expire_on_commit=False) as session:
-                    outcomes = run_group(session, [request.job for request in group])
+                    outcomes = run_group(session, [request.job for request in group], self._email_keys)
                 self.committed_groups += 1
             except Exception as error:  # BEGIN or COMMIT failed: no job of the group is durable
                 outcomes = [Outcome(error=error)] * len(group)
             except BaseException as error:  # a job raised e.g. SystemExit: the process's writer must go on
                 log.critical("a write group ended with %r; its commands failed", error, exc_info=error)
                 outcomes = [Outcome(error=GroupAborted(f"the write group was aborted: {error!r}"))] * len(group)
-            for request, outcome in zip(group, outcomes, strict=True):
-                _settle(request, outcome)
+            _settle(group, outcomes)
 
     def _next_group(self) -> list[_Request] | None:
         first = self._queue.get()
@@ -161,32 +168,59 @@ class GroupCommitWriter:
         return group
 
 
-def _settle(request: _Request, outcome: Outcome) -> None:
-    with contextlib.suppress(RuntimeError):  # the caller's loop has closed: nobody waits for the answer
-        request.loop.call_soon_threadsafe(_resolve, request.future, outcome)
+def _settle(group: Sequence[_Request], outcomes: Sequence[Outcome]) -> None:
+    """Hand the answers back with one wake-up per event loop, not one per command: each wake-up
+    is a write to the loop's self-pipe and a trip through its selector."""
+    answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
+    for request, outcome in zip(group, outcomes, strict=True):
+        answers.setdefault(request.loop, []).append((request.future, outcome))
+    for loop, settled in answers.items():
+        with contextlib.suppress(RuntimeError):  # the caller's loop has closed: nobody waits for the answers
+            loop.call_soon_threadsafe(_resolve, settled)
 
 
-def _resolve(future: asyncio.Future[Any], outcome: Outcome) -> None:
-    if future.cancelled():
-        return
-    if outcome.error is not None:
-        future.set_exception(outcome.error)
-    else:
-        future.set_result(outcome.value)
+def _resolve(settled: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
+    for future, outcome in settled:
+        if future.cancelled():
+            continue
+        if outcome.error is not None:
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome.value)
+
+
+# The server ended the transaction to break a deadlock (two commands locking the same rows in
+# another order, e.g. orders of the same products) or a serialization conflict: nothing of it
+# was written, and running the command again is the remedy PostgreSQL prescribes.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSIENT_ATTEMPTS = 3
 
 
 class SessionWriter:
     """Each job in a transaction of its own on the async engine; jobs run concurrently."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, email_keys: EmailKeys = DEVELOPMENT_EMAIL_KEYS) -> None:
         self._engine = engine
+        self._email_keys = email_keys
 
     async def run(self, job: Job[T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return await self._run_once(job)
+            except DBAPIError as error:
+                if attempt == TRANSIENT_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+                    raise
+                log.info("a command's transaction was ended to break a deadlock; running it again")
+                attempt += 1
+
+    async def _run_once(self, job: Job[T]) -> T:
         async with AsyncSession(self._engine, expire_on_commit=False) as session:
             # sqlmodel's AsyncSession hands its own Session class to the function.
-            [outcome] = await session.run_sync(lambda sync: run_group(cast(Session, sync), [job]))
+            [outcome] = await session.run_sync(lambda sync: run_group(cast(Session, sync), [job], self._email_keys))
         result: T = outcome.unwrap()
         return result
 
     async def close(self) -> None:
-        """The engine belongs to the `Database`, which disposes of it."""
+        """Close the engine's connections (it is the commands' own)."""
+        await self._engine.dispose()

@@ -33,8 +33,8 @@ def _create() -> CreateProduct:
 
 
 def _add_duplicate_sku(uow: UnitOfWork) -> None:
-    """What a handler does when its SKU check ran before a concurrent writer committed the same SKU:
-    the next query flushes it and raises IntegrityError (UNIQUE constraint failed: products.sku)."""
+    """What a handler meets when a concurrent writer committed the same SKU first: the insert
+    raises IntegrityError (UNIQUE constraint failed: products.sku)."""
     now = utc_now()
     uow.products.add(ProductRow(id=str(uuid.uuid4()), sku=SKU, name="Raced", description="", category="c", tags=[],
                                 price="1.00", stock=0, status="ACTIVE", version=1, created_at=now, updated_at=now))

@@ -8,16 +8,12 @@ so they form one group whatever the timing.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support import in_unit_of_work, wait_until
+from tests.support import HOLD_TIMEOUT_S, group_commit_writer, in_unit_of_work, one_group, wait_until, writer_held
 from write_model import products
 from write_model.bus import HANDLERS, CommandBus, Handler
 from write_model.commands import AdjustStock, Command, CreateProduct, DiscontinueProduct
@@ -26,45 +22,7 @@ from write_model.errors import ValidationFailed
 from write_model.outbox import Outbox
 from write_model.results import Accepted
 from write_model.unit_of_work import UnitOfWork
-from write_model.writer import GroupAborted, GroupCommitWriter, SessionWriter, UnitsOfWork
-
-HOLD_TIMEOUT_S = 10
-
-
-def _writer(database: Database) -> GroupCommitWriter:
-    assert isinstance(database.commands, GroupCommitWriter)
-    return database.commands
-
-
-@asynccontextmanager
-async def _writer_held(database: Database) -> AsyncIterator[None]:
-    """The writer busy with a transaction of its own until the block ends."""
-    released, running = threading.Event(), threading.Event()
-
-    def hold(_units: UnitsOfWork) -> None:
-        running.set()
-        released.wait(HOLD_TIMEOUT_S)
-
-    held = asyncio.ensure_future(database.commands.run(hold))
-    await wait_until(running.is_set, HOLD_TIMEOUT_S, "the writer to run the holding job")
-    try:
-        yield
-    finally:
-        released.set()
-        await held
-
-
-async def _one_group(database: Database, *dispatches: Coroutine[Any, Any, Any]) -> list[Any]:
-    """Run the dispatches in one group; returns each one's result or exception."""
-    writer = _writer(database)
-    async with _writer_held(database):
-        tasks = [asyncio.ensure_future(dispatch) for dispatch in dispatches]
-        await wait_until(lambda: writer.queued == len(tasks), HOLD_TIMEOUT_S,
-                         lambda: f"{len(tasks)} commands queued; {writer.queued} are")
-        groups = writer.committed_groups
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert writer.committed_groups == groups + 2  # the holding job's group, then exactly one more
-    return results
+from write_model.writer import GroupAborted, SessionWriter, UnitsOfWork
 
 
 async def _product(bus: CommandBus, stock: int) -> Accepted:
@@ -85,34 +43,10 @@ def bus(database: Database) -> CommandBus:
     return CommandBus(database.commands)
 
 
-async def test_a_rejected_command_between_two_accepted_ones_rolls_back_alone(
-    database: Database, bus: CommandBus
-) -> None:
-    product = await _product(bus, stock=5)
-
-    first, refused, last = await _one_group(
-        database,
-        bus.dispatch(AdjustStock(product.id, delta=-3)),
-        bus.dispatch(AdjustStock(product.id, delta=-3)),  # sees the first: 2 left, refused
-        bus.dispatch(AdjustStock(product.id, delta=-2)),
-    )
-
-    assert first == Accepted(product.id, 2, product.position + 1)
-    assert isinstance(refused, ValidationFailed) and [p.field for p in refused.fields] == ["delta"]
-    assert last == Accepted(product.id, 3, product.position + 2)
-    events = await Outbox(database).read_after(product.position, 100)
-    assert [(e.position, e.stream_version, e.payload["stock"]) for e in events] == [
-        (product.position + 1, 2, 2),
-        (product.position + 2, 3, 0),
-    ]
-    assert await Outbox(database).head() == product.position + 2
-    assert await _stock(database, product.id) == (0, 3)
-
-
 async def test_the_same_key_twice_in_one_group_runs_once(database: Database, bus: CommandBus) -> None:
     product = await _product(bus, stock=0)
 
-    results = await _one_group(database, *(bus.dispatch(AdjustStock(product.id, delta=1, key="k-1"))
+    results = await one_group(database, *(bus.dispatch(AdjustStock(product.id, delta=1, key="k-1"))
                                            for _ in range(2)))
 
     assert results == [Accepted(product.id, 2, product.position + 1)] * 2
@@ -136,7 +70,7 @@ async def test_a_failing_handler_rolls_back_only_itself(database: Database) -> N
     bus = CommandBus(database.commands, handlers)
     product = await _product(bus, stock=5)
 
-    before, failed, after = await _one_group(
+    before, failed, after = await one_group(
         database,
         bus.dispatch(AdjustStock(product.id, delta=1)),
         bus.dispatch(DiscontinueProduct(product.id)),
@@ -157,8 +91,8 @@ async def test_a_group_holds_at_most_its_maximum(tmp_path: Path) -> None:
         await create_schema(database)
         bus = CommandBus(database.commands)
         product = await _product(bus, stock=0)
-        writer = _writer(database)
-        async with _writer_held(database):
+        writer = group_commit_writer(database)
+        async with writer_held(database):
             tasks = [asyncio.ensure_future(bus.dispatch(AdjustStock(product.id, delta=1))) for _ in range(3)]
             await wait_until(lambda: writer.queued == 3, HOLD_TIMEOUT_S, lambda: f"3 queued; {writer.queued} are")
             groups = writer.committed_groups

@@ -19,6 +19,7 @@ from write_model.commands import (
     CancelOrder,
     CreateProduct,
     DiscontinueProduct,
+    EraseCustomer,
     OrderLineRequest,
     PlaceOrder,
     RegisterCustomer,
@@ -37,6 +38,7 @@ from write_model.errors import (
 )
 from write_model.events import StoredEvent
 from write_model.outbox import Outbox
+from write_model.personal import ERASED_NAME
 from write_model.results import Accepted
 from write_model.unit_of_work import UnitOfWork
 
@@ -188,6 +190,46 @@ async def test_an_email_is_taken_whatever_its_case(database: Database) -> None:
                                 RegisterCustomer(email="ADA@example.COM", name="Other"), Duplicate)
 
     assert duplicate.field == "email"
+
+
+async def test_erasing_deletes_the_key_blanks_the_row_and_every_earlier_event_reads_as_erased(
+    database: Database,
+) -> None:
+    mug = await _create(database, "MUG-1")
+    customer = await _register(database)
+    placed = await _place(database, customer.id, (mug.id, 1))
+
+    erased = await _run(database, customers.erase_customer, EraseCustomer(customer.id, expected_version=1))
+
+    row = await in_unit_of_work(database, lambda uow: uow.customers.get(customer.id))
+    assert row is not None and (row.email, row.email_key, row.name, row.version) == (None, None, ERASED_NAME, 2)
+    assert await in_unit_of_work(database, lambda uow: uow.keys.cipher(customer.id)) is None
+    _created, registered, _reserved, order, erasure = await _events(database)
+    assert (erasure.event_type, erasure.stream_version, erasure.payload["orderIds"]) == (
+        "CustomerErased", erased.version, [placed.id])
+    assert (erasure.payload["orderCount"], erasure.payload["totalSpentMinor"]) == (1, 1250)
+    for shown in (registered.payload, order.payload["customer"], erasure.payload):
+        assert (shown["email"], shown["name"]) == (None, ERASED_NAME)
+    assert (order.payload["customerName"], order.payload["totalMinor"]) == (ERASED_NAME, 1250)
+    # The email is free again.
+    await _register(database)
+
+
+async def test_an_erased_customer_can_be_neither_erased_again_nor_ordered_for(database: Database) -> None:
+    mug = await _create(database, "MUG-1")
+    customer = await _register(database)
+    await _rejected(database, customers.erase_customer, EraseCustomer(customer.id, actor="someone-else"),
+                    NotPermitted)
+    await _rejected(database, customers.erase_customer, EraseCustomer(customer.id, expected_version=2),
+                    VersionConflict)
+    await _run(database, customers.erase_customer, EraseCustomer(customer.id, actor=customer.id))
+
+    again = await _rejected(database, customers.erase_customer, EraseCustomer(customer.id), InvalidState)
+    ordered = await _rejected(database, orders.place_order, PlaceOrder(customer.id, (OrderLineRequest(mug.id, 1),)),
+                              InvalidState)
+
+    assert again.current_status == ordered.current_status == "ERASED"
+    assert await _stock(database, mug.id) == 10
 
 
 # --- Orders ------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ def context_checking(authorization: str, checked: list[str | None]) -> Context:
         return await AUTHENTICATOR(credentials)
 
     unused = cast(Any, None)  # identify() touches none of the stores
-    return Context(bus=unused, products=unused, customers=unused, orders=unused, indexed_position=unused,
-                   sync_state=unused, changes=unused, consistency_timeout_s=1.0, max_page_size=10,
-                   authenticate=authenticate, authorization=authorization)
+    return Context(bus=unused, products=unused, customers=unused, orders=unused, history=unused,
+                   indexed_position=unused, sync_state=unused, changes=unused, consistency_timeout_s=1.0,
+                   max_page_size=10, authenticate=authenticate, authorization=authorization)
 
 
 def bearer(expires_in_s: float) -> str:
