@@ -11,11 +11,23 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch, BadRequestError
 
-_SETTINGS: dict[str, Any] = {
-    "number_of_shards": 1,
-    "number_of_replicas": 0,
-    "analysis": {"normalizer": {"folded": {"type": "custom", "filter": ["lowercase"]}}},
-}
+_ANALYSIS: dict[str, Any] = {"normalizer": {"folded": {"type": "custom", "filter": ["lowercase"]}}}
+# A force merge that expunges deletes (after an erasure rewrote documents, sync/erasure.py) merges
+# every segment holding a replaced document, not only those where they pass 10%.
+_MERGE: dict[str, Any] = {"policy": {"expunge_deletes_allowed": 0}}
+
+
+@dataclass(frozen=True)
+class IndexLayout:
+    """Primary shards of every index the server creates, and replicas of each
+    (``STOREFRONT_INDEX_SHARDS`` / ``STOREFRONT_INDEX_REPLICAS``). No replicas by default: on
+    one node a replica has nowhere to go and would keep the cluster yellow."""
+
+    shards: int = 1
+    replicas: int = 0
+
+
+DEFAULT_LAYOUT = IndexLayout()
 
 PRODUCT_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
@@ -84,11 +96,33 @@ ORDER_MAPPING: dict[str, Any] = {
     },
 }
 
+# One document per event of the log, at its position (history and time travel). `data` is the
+# event as the API shows it and `state` the document the event's own index received; neither is
+# searched, so any event's shape fits this strict mapping.
+EVENT_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "position": {"type": "long"},
+        "type": {"type": "keyword"},
+        "streamType": {"type": "keyword"},
+        "streamId": {"type": "keyword"},
+        # The customer whose record or order the stream is; none for products.
+        "ownerId": {"type": "keyword"},
+        "version": {"type": "long"},
+        "occurredAt": {"type": "date"},
+        "data": {"type": "object", "enabled": False},
+        "state": {"type": "object", "enabled": False},
+    },
+}
+
 
 @dataclass(frozen=True)
 class IndexDefinition:
     name: str
     mapping: dict[str, Any]
+    # False for an index the write model's current state cannot rebuild (it needs the whole
+    # event log: `storefront replay`, not `storefront reindex`).
+    from_state: bool = True
 
     def alias(self, prefix: str) -> str:
         return f"{prefix}-{self.name}"
@@ -101,28 +135,35 @@ class IndexDefinition:
 PRODUCTS = IndexDefinition("products", PRODUCT_MAPPING)
 CUSTOMERS = IndexDefinition("customers", CUSTOMER_MAPPING)
 ORDERS = IndexDefinition("orders", ORDER_MAPPING)
-ALL_INDICES = (PRODUCTS, CUSTOMERS, ORDERS)
+EVENTS = IndexDefinition("events", EVENT_MAPPING, from_state=False)
+ALL_INDICES = (PRODUCTS, CUSTOMERS, ORDERS, EVENTS)
+# What `reindex` rebuilds: the others need the whole event log (`replay`).
+FROM_STATE = tuple(definition for definition in ALL_INDICES if definition.from_state)
 BY_NAME = {definition.name: definition for definition in ALL_INDICES}
 
 
-async def ensure_indices(client: AsyncElasticsearch, prefix: str) -> None:
+async def ensure_indices(client: AsyncElasticsearch, prefix: str, layout: IndexLayout = DEFAULT_LAYOUT) -> None:
     """Create each index with its alias unless the alias already exists."""
     for definition in ALL_INDICES:
         alias = definition.alias(prefix)
         if await client.indices.exists_alias(name=alias):
             continue
         try:
-            await create_index(client, definition.concrete(prefix), definition, alias=alias)
+            await create_index(client, definition.concrete(prefix), definition, alias=alias, layout=layout)
         except BadRequestError as error:
             if error.error != "resource_already_exists_exception":  # another process won the race
                 raise
 
 
 async def create_index(
-    client: AsyncElasticsearch, name: str, definition: IndexDefinition, alias: str | None = None
+    client: AsyncElasticsearch, name: str, definition: IndexDefinition, alias: str | None = None,
+    layout: IndexLayout = DEFAULT_LAYOUT,
 ) -> None:
+    """Waits for the primaries only: replicas follow while documents arrive."""
+    settings = {"number_of_shards": layout.shards, "number_of_replicas": layout.replicas, "analysis": _ANALYSIS,
+                "merge": _MERGE}
     await client.indices.create(
-        index=name, settings=_SETTINGS, mappings=definition.mapping, aliases={alias: {}} if alias else None,
+        index=name, settings=settings, mappings=definition.mapping, aliases={alias: {}} if alias else None,
         wait_for_active_shards="1",
     )
 

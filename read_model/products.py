@@ -12,6 +12,8 @@ from read_model.indices import PRODUCTS
 from read_model.search import Hit, SearchIndex, Sort, bool_query, text_query
 
 FACET_SIZE = 50
+# The fields products can be counted by, each an aggregation of the search.
+FACETS = frozenset({"category", "tags"})
 
 
 class ProductSort(Enum):
@@ -47,14 +49,18 @@ class ProductQuery:
     sort: ProductSort = ProductSort.RELEVANCE
     first: int = 20
     after: str | None = None
+    # Only what the caller reads: each facet is an aggregation over every match, and an exact
+    # total keeps Elasticsearch from stopping once it has the page.
+    facets: frozenset[str] = FACETS
+    count_total: bool = True
 
 
 @dataclass(frozen=True)
 class ProductPage:
     hits: list[Hit]
-    total: int
+    total: int | None  # None unless `count_total`
     has_next_page: bool
-    facets: dict[str, list[tuple[str, int]]]
+    facets: dict[str, list[tuple[str, int]]]  # the facets asked for
 
 
 class ProductStore:
@@ -70,17 +76,18 @@ class ProductStore:
     async def search(self, query: ProductQuery) -> ProductPage:
         page = await self._index.page(
             query=_query(query), sort_name=query.sort.value, sort=_SORTS[query.sort], first=query.first,
-            after=query.after,
-            aggregations={
-                "category": {"terms": {"field": "category", "size": FACET_SIZE}},
-                "tags": {"terms": {"field": "tags", "size": FACET_SIZE}},
-            },
+            after=query.after, aggregations=aggregations(query.facets), count_total=query.count_total,
         )
         facets = {
             name: [(bucket["key"], bucket["doc_count"]) for bucket in page.aggregations[name]["buckets"]]
-            for name in ("category", "tags")
+            for name in sorted(query.facets)
         }
         return ProductPage(page.hits, page.total, page.has_next_page, facets)
+
+
+def aggregations(facets: frozenset[str]) -> dict[str, Any]:
+    """The terms aggregations that count the matches by each of `facets`."""
+    return {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in sorted(facets)}
 
 
 def _query(query: ProductQuery) -> dict[str, Any]:

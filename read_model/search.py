@@ -27,7 +27,7 @@ class Hit:
 @dataclass(frozen=True)
 class Page:
     hits: list[Hit]
-    total: int
+    total: int | None  # None when not counted
     has_next_page: bool
     aggregations: dict[str, Any]
 
@@ -63,12 +63,16 @@ class SearchIndex:
 
     async def page(
         self, *, query: dict[str, Any], sort_name: str, sort: Sort, first: int, after: str | None,
-        aggregations: dict[str, Any] | None = None,
+        aggregations: dict[str, Any] | None = None, source_excludes: list[str] | None = None,
+        count_total: bool = True,
     ) -> Page:
-        """`first` hits after the cursor `after`; `sort_name` names the sort inside the cursor."""
-        body: dict[str, Any] = {"query": query, "sort": sort, "size": first + 1, "track_total_hits": True}
+        """`first` hits after the cursor `after`; `sort_name` names the sort inside the cursor.
+        Without `count_total` the page has no total, and Elasticsearch may stop early."""
+        body: dict[str, Any] = {"query": query, "sort": sort, "size": first + 1, "track_total_hits": count_total}
         if aggregations:
             body["aggs"] = aggregations
+        if source_excludes:
+            body["source_excludes"] = source_excludes
         if after is not None:
             body["search_after"] = decode_cursor(after, sort_name, len(sort))
         async with translated_errors():
@@ -80,7 +84,8 @@ class SearchIndex:
                 raise InvalidCursor("`after` does not fit this query's sort; start again without it.") from error
         raw_hits = response["hits"]["hits"]
         hits = [Hit(encode_cursor(sort_name, hit["sort"]), hit["_source"]) for hit in raw_hits[:first]]
-        return Page(hits, response["hits"]["total"]["value"], len(raw_hits) > first, response.get("aggregations", {}))
+        total = response["hits"]["total"]["value"] if count_total else None
+        return Page(hits, total, len(raw_hits) > first, response.get("aggregations", {}))
 
 
 def _possible_id(document_id: str) -> bool:

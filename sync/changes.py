@@ -2,10 +2,16 @@
 
 Every API process runs one feed. It follows the indexed position (pushed by an in-process
 worker, else polled from the worker's durable checkpoint), reads the events up to it from
-the outbox and hands each to the matching subscribers with the indexed document. So a
+the outbox and hands each to the subscribers watching it with the indexed document. So a
 notification never arrives before the read model has the change, every process sees every
 change in position order, and a subscriber that was away resumes from its last position
 by replaying the outbox. No broker is needed: the outbox and the checkpoint are the truth.
+
+Subscribers who are to be sent the same bytes form a cohort (the caller names it: the schema
+groups by document, variables and authorization scope). The feed finds the cohorts a change
+concerns through an index on what they watch, renders the change once per cohort (the caller's
+`render` executes and encodes it) and puts that one notification into every member's buffer. Each
+member keeps a buffer of its own, so a subscriber that reads too slowly is dropped alone.
 
 A failure (the database or Elasticsearch away) ends `run`; running it again (the server's
 supervisor does) resumes from the last published position, so no subscriber misses a change.
@@ -18,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from read_model.errors import InvalidCursor
 from read_model.indices import ORDERS, PRODUCTS
@@ -42,6 +48,8 @@ READ_BATCH = 500
 UNAVAILABLE = ("Change notifications are unavailable right now; subscribe again shortly, passing the last `position` "
                "you received as `after`.")
 
+N = TypeVar("N")  # a rendered notification, as the caller's `render` makes it
+
 
 @dataclass(frozen=True)
 class Change:
@@ -53,9 +61,28 @@ class Change:
     document: dict[str, Any] | None
 
 
-Matcher = Callable[[Change], bool]
+class Interest(NamedTuple):
+    """The changes a cohort watches: those of one stream type, narrowed (where not None) to one
+    stream and to the streams of one customer."""
+
+    stream_type: str
+    stream_id: str | None = None
+    customer_id: str | None = None
+
+    def matches(self, change: Change) -> bool:
+        return (self.stream_type == change.stream_type and self.stream_id in (None, change.stream_id)
+                and self.customer_id in (None, change.customer_id))
 
 
+def interests_in(change: Change) -> set[Interest]:
+    """Every interest that `change` matches: where the index holds the cohorts it concerns."""
+    return {Interest(change.stream_type, stream_id, customer_id)
+            for stream_id in (change.stream_id, None) for customer_id in (change.customer_id, None)}
+
+
+# Executes and encodes a change for a cohort. Synchronous, so that publishing a change to every
+# cohort is one step that no subscription can join halfway through (and miss the change).
+Render = Callable[[Change], N]
 OnOverflow = Callable[[], Awaitable[None]]
 # Builds the error a subscriber gets when the feed is not running, from a message for people.
 Unavailable = Callable[[str], Exception]
@@ -65,35 +92,64 @@ class FeedUnavailable(SyncError):
     """The change feed is not running (the default `Unavailable` error)."""
 
 
-class _Subscriber:
-    def __init__(self, matches: Matcher, capacity: int) -> None:
-        self.matches = matches
-        # None, queued after the buffered changes, wakes a waiting subscriber that was cut off.
-        self._queue: asyncio.Queue[Change | None] = asyncio.Queue(capacity + 1)
+class Member(Generic[N]):
+    """One subscriber's buffer of notifications (with their positions): bounded, in order, ended by
+    an overflow or by the feed going down."""
+
+    __slots__ = ("_capacity", "_notifications", "_overflowed", "_waiter", "cut_off")
+
+    def __init__(self, capacity: int) -> None:
+        # A list, not a deque: an idle subscriber's empty one costs 56 bytes, not 624, and it is short.
+        self._notifications: list[tuple[int, N]] = []
         self._capacity = capacity
+        self._waiter: asyncio.Future[None] | None = None
         self._overflowed = False
         self.cut_off = False
 
-    def offer(self, change: Change) -> None:
-        if self._overflowed or self.cut_off or not self.matches(change):
+    def offer(self, position: int, notification: N) -> None:
+        if self._overflowed or self.cut_off:
             return
-        if self._queue.qsize() >= self._capacity:
+        if len(self._notifications) >= self._capacity:
             # Dropping silently would break "every change, in order"; the subscriber goes instead.
             self._overflowed = True
-            return
-        self._queue.put_nowait(change)
+        else:
+            self._notifications.append((position, notification))
+        self._wake()
 
     def cut(self) -> None:
         """End this subscriber's stream, after what it was already given: the feed is down."""
-        if not self.cut_off:
-            self.cut_off = True
-            self._queue.put_nowait(None)
+        self.cut_off = True
+        self._wake()
 
-    async def next(self) -> Change | None:
-        """The next change, or None once the subscriber has overflowed or was cut off."""
-        if self._overflowed:
-            return None
-        return await self._queue.get()
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self) -> tuple[int, N] | None:
+        """The next notification, or None once the subscriber has overflowed or was cut off."""
+        while not self._overflowed:
+            if self._notifications:
+                return self._notifications.pop(0)
+            if self.cut_off:
+                break
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return None
+
+
+class _Cohort(Generic[N]):
+    """Subscribers sent the same notifications, and how to render a change for them."""
+
+    __slots__ = ("interest", "key", "members", "render")
+
+    def __init__(self, key: Hashable, interest: Interest, render: Render[N]) -> None:
+        self.key = key
+        self.interest = interest
+        self.render = render
+        self.members: set[Member[N]] = set()
 
 
 class ChangeFeed:
@@ -116,16 +172,24 @@ class ChangeFeed:
         self._publish_batch = max(1, min(READ_BATCH, buffer_size // 2))
         self._max_replay = max_replay
         self._unavailable_after_s = unavailable_after_s
-        self._subscribers: set[_Subscriber] = set()
+        self._cohorts: dict[Hashable, _Cohort[Any]] = {}
+        self._watching: dict[Interest, set[_Cohort[Any]]] = {}
+        self._members = 0
         self._published: int | None = None
         self._running = asyncio.Event()
         self._cut_off_timer: asyncio.TimerHandle | None = None
-        self._open = Gauge("storefront_subscriptions_open", "Subscriptions open in this process.", registry=registry)
-        self._open.set_function(lambda: len(self._subscribers))
+        members = Gauge("storefront_subscriptions_open", "Subscriptions open in this process: the members of its "
+                        "cohorts.", registry=registry)
+        members.set_function(lambda: self._members)
+        cohorts = Gauge("storefront_subscription_cohorts", "Cohorts of subscriptions sent the same notifications "
+                        "(same document, variables and authorization scope).", registry=registry)
+        cohorts.set_function(lambda: len(self._cohorts))
+        self._renders = Counter("storefront_subscription_renders", "Changes executed and encoded for a cohort (every "
+                                "member is sent the same bytes), or for one subscriber's replay.", registry=registry)
 
     @property
     def open_subscriptions(self) -> int:
-        return len(self._subscribers)
+        return self._members
 
     async def run(self, poll_s: float = 1.0) -> None:
         """Publish every change as it becomes searchable, until cancelled or until a failure, which
@@ -159,62 +223,96 @@ class ChangeFeed:
 
     def _cut_off(self) -> None:
         self._cut_off_timer = None
-        log.warning("change feed down for %ss; cutting off %s subscribers", self._unavailable_after_s,
-                    len(self._subscribers))
-        for subscriber in self._subscribers:
-            subscriber.cut()
+        log.warning("change feed down for %ss; cutting off %s subscribers", self._unavailable_after_s, self._members)
+        for cohort in self._cohorts.values():
+            for member in cohort.members:
+                member.cut()
 
     async def _publish_up_to(self, published: int, indexed: int) -> int:
         while published < indexed:
             # Positions have no gaps, so this reads exactly the events up to `indexed`.
             batch = await self._outbox.read_after(published, min(self._publish_batch, indexed - published))
             for change in self._changes(batch):
-                for subscriber in list(self._subscribers):
-                    subscriber.offer(change)
+                for interest in interests_in(change):
+                    for cohort in self._watching.get(interest, ()):
+                        notification = self._render(cohort, change)
+                        for member in cohort.members:
+                            member.offer(change.position, notification)
             published = self._published = batch[-1].position
             await asyncio.sleep(0)  # let subscribers take what they were just given
         return published
 
+    def _render(self, cohort: _Cohort[N], change: Change) -> N:
+        self._renders.inc()
+        return cohort.render(change)
+
     @asynccontextmanager
     async def subscribe(
-        self, matches: Matcher, after: int | None = None, on_overflow: OnOverflow | None = None,
+        self, stream_type: str, stream_id: str | None, customer_id: str | None, *, cohort: Hashable,
+        prepare: Callable[[], Render[N]], after: int | None = None, on_overflow: OnOverflow | None = None,
         unavailable: Unavailable = FeedUnavailable,
-    ) -> AsyncIterator[AsyncIterator[Change]]:
-        """Changes that match, live; first those after position `after` when resuming. A subscriber
-        whose buffer overflows gets `on_overflow` called, and its stream ends. While the feed is not
-        running (see the module's docstring) this raises, or the stream raises, `unavailable(...)`."""
+    ) -> AsyncIterator[AsyncIterator[N]]:
+        """Notifications of the changes to streams of `stream_type` (only `stream_id`, and only
+        `customer_id`'s, where not None), live; first those after position `after` when resuming.
+        Subscribers watching the same streams with the same `cohort` key share each rendering, by
+        the `render` that the first one's `prepare()` made (so the key must cover what goes into
+        it). A subscriber whose buffer overflows gets `on_overflow` called, and its stream ends.
+        While the feed is not running (see the module's docstring) this raises, or the stream
+        raises, `unavailable(...)`."""
         try:
             async with asyncio.timeout(self._unavailable_after_s):
                 await self._running.wait()
         except TimeoutError:
             raise unavailable(UNAVAILABLE) from None
         assert self._published is not None  # set before the feed first runs
-        subscriber = _Subscriber(matches, self._buffer_size)
-        self._subscribers.add(subscriber)
+        joined = self._cohort(Interest(stream_type, stream_id, customer_id), cohort, prepare)
+        del cohort, prepare  # the cohort keeps what it needs: this frame lives as long as the subscription
+        member: Member[N] = Member(self._buffer_size)
+        joined.members.add(member)
+        self._members += 1
         try:
-            yield self._stream(subscriber, after, self._published, on_overflow, unavailable)
+            yield self._stream(joined, member, after, self._published, on_overflow, unavailable)
         finally:
-            self._subscribers.discard(subscriber)
+            self._members -= 1
+            joined.members.discard(member)
+            if not joined.members:
+                self._end_cohort(joined)
+
+    def _cohort(self, interest: Interest, cohort: Hashable, prepare: Callable[[], Render[N]]) -> _Cohort[N]:
+        key = interest, cohort
+        joined: _Cohort[N] | None = self._cohorts.get(key)
+        if joined is None:
+            joined = self._cohorts[key] = _Cohort(key, interest, prepare())
+            self._watching.setdefault(interest, set()).add(joined)
+        return joined
+
+    def _end_cohort(self, cohort: _Cohort[Any]) -> None:
+        del self._cohorts[cohort.key]
+        watching = self._watching[cohort.interest]
+        watching.discard(cohort)
+        if not watching:
+            del self._watching[cohort.interest]
 
     async def _stream(
-        self, subscriber: _Subscriber, after: int | None, replay_to: int, on_overflow: OnOverflow | None,
-        unavailable: Unavailable,
-    ) -> AsyncIterator[Change]:
+        self, cohort: _Cohort[N], member: Member[N], after: int | None, replay_to: int,
+        on_overflow: OnOverflow | None, unavailable: Unavailable,
+    ) -> AsyncIterator[N]:
         if after is not None and after < replay_to:
             if replay_to - after > self._max_replay:
                 raise InvalidCursor(f"`after` is more than {self._max_replay} changes behind; query afresh and "
                                     "subscribe without it")
             position = after
-            while position < replay_to:
+            while position < replay_to:  # rendered for this subscriber alone: the others have these already
                 batch = await self._outbox.read_after(position, min(READ_BATCH, replay_to - position))
                 for replayed in self._changes(batch):
-                    if subscriber.matches(replayed):
-                        yield replayed
+                    if cohort.interest.matches(replayed):
+                        yield self._render(cohort, replayed)
                 position = batch[-1].position
-        while (change := await subscriber.next()) is not None:
-            if after is None or change.position > after:  # the feed may publish `after` itself just now
-                yield change
-        if subscriber.cut_off:
+        while (next_one := await member.next()) is not None:
+            position, notification = next_one
+            if after is None or position > after:  # the feed may publish `after` itself just now
+                yield notification
+        if member.cut_off:
             raise unavailable(UNAVAILABLE)
         log.warning("dropped a subscriber whose buffer of %s changes overflowed", self._buffer_size)
         if on_overflow is not None:

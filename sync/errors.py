@@ -3,6 +3,7 @@
     SyncError
     ├── LeaseLost        another worker took the lease; this one drops its batch
     ├── ReindexError     Elasticsearch refused documents of a new index; the alias was left as it was
+    ├── RepairError      Elasticsearch refused to put a drifted document right
     └── worker._Unfinished   (private) some operations of a batch still have to go through
 
 Elasticsearch's own errors (`TransportError`, `ApiError`) are retried where they happen and
@@ -20,3 +21,7 @@ class LeaseLost(SyncError):
 
 class ReindexError(SyncError):
     """Elasticsearch refused documents of the new index; the alias was left as it was."""
+
+
+class RepairError(SyncError):
+    """Elasticsearch refused to put a drifted document right; the others were repaired."""

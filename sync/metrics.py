@@ -33,3 +33,7 @@ class SyncMetrics:
         self.dead_letters = Gauge(
             "storefront_sync_dead_letters", "Dead letters waiting for a retry.", registry=registry
         )
+        self.drift_documents = Gauge(
+            "storefront_read_model_drift_documents", "Documents of an index that differ from the write model, "
+            "in the last sample the background check took of it.", ["index"], registry=registry,
+        )

@@ -28,6 +28,11 @@ class IndexedPositionTracker:
     def set_local_active(self, active: bool) -> None:
         self._local_worker = active
 
+    @property
+    def local_active(self) -> bool:
+        """Whether this process's worker holds the lease now."""
+        return self._local_worker
+
     def advance(self, position: int) -> None:
         if position > self._position:
             self._position = position
@@ -42,7 +47,8 @@ class IndexedPositionTracker:
     async def wait_for(self, position: int, timeout_s: float) -> bool:
         """True once `position` is searchable; False if that did not happen within the timeout."""
         deadline = time.monotonic() + timeout_s
-        while await self.current() < position:
+        # A position already seen indexed stays so: no need to ask the database (which may be away).
+        while self._position < position and await self.current() < position:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

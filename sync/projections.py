@@ -1,12 +1,12 @@
 """Pure projections: one outbox event (or a snapshot's state record) in, the index operations
-it implies out. The worker, reindex and dead-letter redelivery all project through `project`."""
+it implies out. The worker, reindex, replay and dead-letter redelivery all project through `project`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from read_model.indices import CUSTOMERS, ORDERS, PRODUCTS, IndexDefinition
+from read_model.indices import CUSTOMERS, EVENTS, ORDERS, PRODUCTS, IndexDefinition
 from write_model import events
 from write_model.events import StoredEvent
 from write_model.money import from_minor_units
@@ -18,12 +18,15 @@ Record = StoredEvent | StateRecord
 
 @dataclass(frozen=True)
 class IndexDocument:
-    """Put `document` at `id`, unless the index already holds this `version` or a newer one."""
+    """Put `document` at `id`, unless the index already holds this `version` or a newer one
+    (`rewrite`: unless it holds a newer one, so that this very version is replaced; see
+    sync/erasure.py)."""
 
     index: IndexDefinition
     id: str
     version: int
     document: dict[str, Any]
+    rewrite: bool = False
 
 
 def project(record: Record, currency: str) -> list[IndexDocument]:
@@ -31,7 +34,56 @@ def project(record: Record, currency: str) -> list[IndexDocument]:
     fed by the customer's and by its orders' events, so it is versioned by the global event
     position instead: whichever event is newest wins, whatever order they are replayed in. A
     snapshot's records stand at the snapshot's position: after every event they reflect, before
-    every event they do not."""
+    every event they do not. An event of the log (not a snapshot's state) also goes into the
+    events index, after the documents of its aggregate."""
+    documents = _state_documents(record, currency)
+    if isinstance(record, StoredEvent) and documents:
+        documents.append(_event_document(record, documents))
+    return documents
+
+
+def _event_document(event: StoredEvent, documents: list[IndexDocument]) -> IndexDocument:
+    """The events index's document for `event`, from the documents the event projects to (its
+    own aggregate's first): at its position, so a replay writes it once. `state` keeps the
+    aggregate's document as of this event, for reading the aggregate as it was; `data` is the
+    event as the API shows it, with the state of the customer an order event carries."""
+    own, *related = documents
+    data = _as_shown(own.document)
+    if related:  # an order event's customer
+        [customer] = related
+        data["customer"] = _as_shown(customer.document)
+    if "reason" in event.payload:
+        data["reason"] = event.payload["reason"]
+    return IndexDocument(EVENTS, str(event.position), event.position, {
+        "position": event.position,
+        "type": event.event_type,
+        "streamType": event.stream_type,
+        "streamId": event.stream_id,
+        "ownerId": _owner(event.stream_type, own.document),
+        "version": event.stream_version,
+        "occurredAt": event.occurred_at.isoformat(),
+        "data": data,
+        "state": own.document,
+    })
+
+
+def _as_shown(document: dict[str, Any]) -> dict[str, Any]:
+    """A document without the minor units it keeps for filters and sorting: amounts stay decimal text."""
+    return {key: value for key, value in document.items() if not key.endswith("Minor")}
+
+
+def _owner(stream_type: str, document: dict[str, Any]) -> str | None:
+    """The customer whose stream this is: a customer owns their record and their orders."""
+    if stream_type == events.CUSTOMER:
+        owner: str = document["id"]
+        return owner
+    if stream_type == events.ORDER:
+        customer_id: str = document["customerId"]
+        return customer_id
+    return None
+
+
+def _state_documents(record: Record, currency: str) -> list[IndexDocument]:
     payload = record.payload
     if record.stream_type == events.PRODUCT:
         return [IndexDocument(PRODUCTS, record.stream_id, record.stream_version, product_document(payload, currency))]

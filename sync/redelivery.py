@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sync.erasure import Projector
 from sync.indexing import Indexer
-from sync.projections import project
 from write_model.consumers import DeadLetter, DeadLetters
 from write_model.events import StoredEvent
 from write_model.outbox import Outbox
@@ -17,7 +17,7 @@ class Redelivery:
         self._outbox = outbox
         self._dead_letters = dead_letters
         self._indexer = indexer
-        self._currency = currency
+        self._projector = Projector(outbox, currency)
 
     async def retry(self, ids: list[int] | None = None) -> list[tuple[DeadLetter, str | None]]:
         """Index parked operations again (all, or those with `ids`). A success removes the dead
@@ -36,7 +36,7 @@ class Redelivery:
         return outcomes
 
     async def _index_again(self, event: StoredEvent, letter: DeadLetter) -> str | None:
-        documents = [document for document in project(event, self._currency)
+        documents = [document for document in await self._projector.documents(event)
                      if document.index.name == letter.index_name and document.id == letter.document_id]
         refusals = await self._indexer.write(documents)
         if refusals:

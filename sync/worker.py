@@ -12,15 +12,18 @@ from dataclasses import dataclass
 from elasticsearch import AsyncElasticsearch
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type, wait_exponential_jitter
 
-from read_model.indices import ensure_indices
+from read_model.indices import DEFAULT_LAYOUT, IndexDefinition, IndexLayout, ensure_indices
+from sync.erasure import PERSONAL_INDICES, Projector, expunge_deleted, is_erasure
 from sync.errors import LeaseLost, SyncError
 from sync.indexing import TRANSPORT_ERRORS, Indexer, Refusal
 from sync.metrics import SyncMetrics
 from sync.positions import IndexedPositionTracker
-from sync.projections import IndexDocument, project
+from sync.projections import IndexDocument
+from write_model.availability import is_unavailable
 from write_model.consumers import DeadLetters, Lease, Parcel, Tracking
 from write_model.events import StoredEvent
 from write_model.outbox import Outbox
+from write_model.scrub import Coalesced
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,10 @@ CONSUMER = "elasticsearch"
 """The outbox consumer that keeps the read model: the name its tracking, lease and dead letters go by."""
 
 _BACKOFF = wait_exponential_jitter(multiplier=0.1, max=10, jitter=0.5)
+BeforeSleep = Callable[[RetryCallState], Awaitable[None] | None]
+# How long a pass may go on taking batches while behind: the checkpoint and the indexed
+# position move at least this often (plus one batch).
+PASS_SECONDS = 1.0
 
 
 class _Unfinished(SyncError):
@@ -42,6 +49,8 @@ class WorkerSettings:
     poll_interval_s: float = 1.0
     # Attempts for an operation Elasticsearch refuses for good, before it is parked.
     max_attempts: int = 3
+    pass_seconds: float = PASS_SECONDS
+    index_layout: IndexLayout = DEFAULT_LAYOUT  # of the indices it creates when they are missing
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,32 @@ class _Operation:
     target: IndexDocument
 
 
+@dataclass(frozen=True)
+class _Batch:
+    events: list[StoredEvent]
+    operations: list[_Operation]
+
+    @property
+    def last_position(self) -> int:
+        return self.events[-1].position
+
+
 def _target(operation: _Operation) -> IndexDocument:
     return operation.target
+
+
+async def _settle(task: asyncio.Task[_Batch | None]) -> None:
+    """Let a read-ahead nobody needs any more finish (a read is short; cancelling one midway would
+    leave its session to SQLAlchemy's cleanup) and drop what it gave, a failure included."""
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 class SyncWorker:
     """Indexes outbox events batch by batch while it holds the consumer lease.
 
-    The checkpoint moves only after Elasticsearch acknowledged and refreshed a batch, so a
+    The checkpoint moves only after Elasticsearch acknowledged and refreshed a pass, so a
     crash at any point replays, never skips; documents are written with
     `version_type=external`, so a replayed or late event never overwrites a newer document.
     Transient failures are retried forever; an operation refused for good is retried
@@ -81,6 +108,12 @@ class SyncWorker:
         self._lease = lease
         self._client = client
         self._indexer = Indexer.through_aliases(client, settings.index_prefix)
+        self._projector = Projector(outbox, settings.currency)
+        # After an erasure: the documents it replaced leave their segments. Not retried: should the
+        # node be away, or the worker stop meanwhile, the segments' own merges drop them in time.
+        aliases = [index.alias(settings.index_prefix) for index in PERSONAL_INDICES]
+        self._expunge = Coalesced(lambda: expunge_deleted(client, aliases),
+                                  "expunging the documents an erasure replaced")
         self._indexed_position = indexed_position
         self._metrics = metrics
         self._settings = settings
@@ -113,6 +146,7 @@ class SyncWorker:
         finally:
             self._indexed_position.set_local_active(False)
             self._metrics.lease_held.set(0)
+            await self._expunge.close(grace_s=0)
             await self._release_lease()
 
     def _stop_requested(self, _state: RetryCallState) -> bool:
@@ -131,7 +165,8 @@ class SyncWorker:
             log.warning("could not release the sync lease; it expires on its own", exc_info=True)
 
     async def _run_while_leased(self) -> None:
-        await self._with_retries(lambda: ensure_indices(self._client, self._settings.index_prefix))
+        await self._with_retries(lambda: ensure_indices(self._client, self._settings.index_prefix,
+                                                                self._settings.index_layout))
         checkpoint: int | None = None
         while not self._stopping.is_set():
             self._wake.clear()
@@ -159,31 +194,76 @@ class SyncWorker:
         return held
 
     async def run_once(self, checkpoint: int) -> int:
-        """Index one batch after `checkpoint`; returns the new checkpoint."""
-        events = await self._outbox.read_after(checkpoint, self._settings.batch_size)
-        if not events:
-            return checkpoint
+        """Index one pass after `checkpoint`; returns the new checkpoint.
+
+        A pass is a batch and, while the outbox is behind (each batch came back full), the next
+        ones, for up to `pass_seconds`: each batch's successor is read and projected while its bulk
+        is in flight. One refresh covers the pass, then the indexed position and the checkpoint
+        move, so nothing is announced before it is searchable."""
         started = time.perf_counter()
-        currency = self._settings.currency
-        operations = [_Operation(event, target) for event in events for target in project(event, currency)]
-        await self._index_all(operations)
-        position = events[-1].position
-        await self._tracking.record(position)
+        batch = await self._read_batch(checkpoint)
+        if batch is None:
+            return checkpoint
+        first_position = batch.events[0].position
+        written: dict[str, IndexDefinition] = {}  # by name: definitions do not hash
+        events = operations = 0
+        erased = False
+        while batch is not None:
+            following = self._read_ahead(batch, started)
+            try:
+                await self._write_all(batch.operations)
+            except BaseException:
+                if following is not None:
+                    await _settle(following)
+                raise
+            written.update((operation.target.index.name, operation.target.index) for operation in batch.operations)
+            events += len(batch.events)
+            operations += len(batch.operations)
+            erased = erased or any(is_erasure(event) for event in batch.events)
+            position = batch.last_position
+            batch = await following if following is not None else None
+            if self._stopping.is_set():  # stop() ends the pass with the batches written so far
+                batch = None
+        await self._with_retries(lambda: self._indexer.refresh(written.values()), before_sleep=self._before_retry)
+        if erased:
+            self._expunge.ask()
+        # Searchable is what notifications and consistent reads wait for: they need not also wait
+        # for the durable checkpoint, whose write queues behind the commands. A crash before it is
+        # written replays the pass, which the external versions make harmless.
         self._indexed_position.advance(position)
+        await self._tracking.record(position)
         seconds = time.perf_counter() - started
-        self._metrics.events_indexed.inc(len(events))
+        self._metrics.events_indexed.inc(events)
         self._metrics.batch_seconds.observe(seconds)
-        log.debug("indexed batch", extra={"events": len(events), "operations": len(operations),
-                                          "first_position": events[0].position, "last_position": position,
+        log.debug("indexed batch", extra={"events": events, "operations": operations,
+                                          "first_position": first_position, "last_position": position,
                                           "seconds": round(seconds, 4)})
         return position
+
+    async def _read_batch(self, checkpoint: int) -> _Batch | None:
+        """The events after `checkpoint` (None if there are none) and their index operations."""
+        events = await self._outbox.read_after(checkpoint, self._settings.batch_size)
+        if not events:
+            return None
+        return _Batch(events, [_Operation(event, target) for event in events
+                               for target in await self._projector.documents(event)])
+
+    def _read_ahead(self, batch: _Batch, started: float) -> asyncio.Task[_Batch | None] | None:
+        """Start reading the batch after `batch` if the pass goes on: the outbox is behind (the
+        batch was full), the pass is young and nobody asked the worker to stop."""
+        behind = len(batch.events) >= self._settings.batch_size
+        young = time.perf_counter() - started < self._settings.pass_seconds
+        if not behind or not young or self._stopping.is_set():
+            return None
+        return asyncio.create_task(self._read_batch(batch.last_position))
 
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settings.poll_interval_s):
                 await self._wake.wait()
 
-    async def _index_all(self, operations: list[_Operation]) -> None:
+    async def _write_all(self, operations: list[_Operation]) -> None:
+        """Bulk-write a batch until every operation went through or was parked; no refresh."""
         pending = operations
 
         async def attempt(state: RetryCallState) -> None:
@@ -196,7 +276,6 @@ class SyncWorker:
             pending = [refusal.item for refusal in refusals]
             if pending:
                 raise _Unfinished(f"{len(pending)} operations refused, first: {refusals[0].error}")
-            await self._indexer.refresh(operation.target.index for operation in operations)
 
         async for retrying in AsyncRetrying(
             wait=_BACKOFF,
@@ -209,11 +288,13 @@ class SyncWorker:
             with retrying:
                 await attempt(retrying.retry_state)
 
-    async def _with_retries(self, operation: Callable[[], Awaitable[None]]) -> None:
+    async def _with_retries(
+        self, operation: Callable[[], Awaitable[None]], before_sleep: BeforeSleep | None = None,
+    ) -> None:
         """Elasticsearch failures are retried with backoff until they succeed or the worker stops."""
         async for attempt in AsyncRetrying(
             wait=_BACKOFF, sleep=self._pause, retry=retry_if_exception_type(TRANSPORT_ERRORS),
-            stop=self._stop_requested, before_sleep=_log_retry, reraise=True,
+            stop=self._stop_requested, before_sleep=before_sleep or _log_retry, reraise=True,
         ):
             with attempt:
                 await operation()
@@ -247,7 +328,13 @@ class SyncWorker:
 
 def _log_restart(state: RetryCallState) -> None:
     assert state.outcome is not None and state.next_action is not None
-    log.error("sync worker failed, restarting in %.1fs", state.next_action.sleep, exc_info=state.outcome.exception())
+    failure = state.outcome.exception()
+    if failure is not None and is_unavailable(failure):  # expected while it is away: a line, no traceback
+        first_line = next(iter(str(failure).splitlines()), "")
+        log.warning("sync worker cannot reach the write model (%s: %s), restarting in %.1fs",
+                    type(failure).__name__, first_line, state.next_action.sleep)
+        return
+    log.error("sync worker failed, restarting in %.1fs", state.next_action.sleep, exc_info=failure)
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from read_model.indices import CUSTOMERS, ORDERS, PRODUCTS
+from read_model.indices import CUSTOMERS, EVENT_MAPPING, EVENTS, ORDERS, PRODUCTS
 from sync.projections import project
 from write_model import events
 from write_model.events import StoredEvent
@@ -13,7 +13,10 @@ from write_model.upcasting import upcast
 
 def _event(payload: dict[str, Any], version: int = 3, stream_type: str = events.PRODUCT,
            stream_id: str = "p-1") -> StoredEvent:
-    return StoredEvent(7, "e-1", stream_type, stream_id, version, events.STOCK_ADJUSTED, payload, datetime.now(UTC))
+    return StoredEvent(7, "e-1", stream_type, stream_id, version, events.STOCK_ADJUSTED, payload, OCCURRED_AT)
+
+
+OCCURRED_AT = datetime(2026, 1, 3, 12, 0, tzinfo=UTC)
 
 
 PAYLOAD = {
@@ -44,8 +47,9 @@ LEGACY_ORDER = {
 }
 
 
-def test_a_product_event_becomes_one_versioned_document() -> None:
-    [operation] = project(_event(PAYLOAD), "EUR")
+def test_a_product_event_becomes_one_versioned_document_and_its_event() -> None:
+    operation, event = project(_event(PAYLOAD), "EUR")
+    assert event.index is EVENTS
     assert operation.index is PRODUCTS
     assert (operation.id, operation.version) == ("p-1", 3)
     assert operation.document["priceMinor"] == 1250
@@ -66,7 +70,8 @@ def test_unknown_streams_project_to_nothing() -> None:
 
 
 def test_an_order_event_feeds_the_order_and_its_customer_with_amounts_as_decimal_text() -> None:
-    order, customer = project(_event({**ORDER, "customer": CUSTOMER}, 1, events.ORDER, "o-1"), "EUR")
+    order, customer, event = project(_event({**ORDER, "customer": CUSTOMER}, 1, events.ORDER, "o-1"), "EUR")
+    assert event.index is EVENTS
     assert (order.index, order.id, order.version) == (ORDERS, "o-1", 1)
     assert (order.document["total"], order.document["totalMinor"]) == ("25.05", 2505)
     assert [(line["unitPrice"], line["lineTotal"]) for line in order.document["lines"]] == [
@@ -86,6 +91,7 @@ def test_events_stored_with_decimal_text_project_as_they_did() -> None:
 
 
 def test_a_snapshot_state_projects_like_its_event_with_the_same_versions() -> None:
+    """Only to its aggregate's document: a state is not an event of the log."""
     position = 40
     [product] = project(StateRecord(position, events.PRODUCT, "p-1", 3, PAYLOAD), "EUR")
     assert product == project(_event(PAYLOAD), "EUR")[0]
@@ -94,3 +100,46 @@ def test_a_snapshot_state_projects_like_its_event_with_the_same_versions() -> No
     # An order's state carries no customer: it feeds the order alone.
     [order] = project(StateRecord(position, events.ORDER, "o-1", 1, ORDER), "EUR")
     assert (order.index, order.version) == (ORDERS, 1)
+
+
+def test_an_event_is_indexed_at_its_position_with_the_state_its_aggregate_got() -> None:
+    product, event = project(_event(PAYLOAD), "EUR")
+    assert (event.id, event.version) == ("7", 7)
+    document = event.document
+    assert {key: document[key] for key in ("position", "type", "streamType", "streamId", "ownerId", "version")} == {
+        "position": 7, "type": events.STOCK_ADJUSTED, "streamType": events.PRODUCT, "streamId": "p-1",
+        "ownerId": None, "version": 3}
+    assert datetime.fromisoformat(document["occurredAt"]) == OCCURRED_AT
+    assert document["state"] == product.document
+
+
+def test_event_data_shows_amounts_as_decimal_text_without_minor_units() -> None:
+    [_product, event] = project(_event(PAYLOAD), "EUR")
+    data = event.document["data"]
+    assert (data["price"], data["currency"], data["stock"], data["inStock"]) == ("12.50", "EUR", 0, False)
+    assert not [key for key in data if key.endswith("Minor")]
+
+
+def test_an_order_event_shows_its_customer_and_belongs_to_them() -> None:
+    order, _customer, event = project(_event({**ORDER, "customer": CUSTOMER, "reason": "changed my mind"}, 2,
+                                             events.ORDER, "o-1"), "EUR")
+    data = event.document["data"]
+    assert event.document["ownerId"] == "c-1"
+    assert event.document["state"] == order.document
+    assert (data["total"], data["customer"]["totalSpent"], data["reason"]) == ("25.05", "25.05", "changed my mind")
+    assert [(line["unitPrice"], line["lineTotal"]) for line in data["lines"]] == [("12.50", "25.00"), ("0.05", "0.05")]
+    assert "totalMinor" not in data and "totalSpentMinor" not in data["customer"]
+
+
+def test_a_customer_owns_their_own_stream() -> None:
+    _customer, event = project(_event(CUSTOMER, 1, events.CUSTOMER, "c-1"), "EUR")
+    assert (event.document["ownerId"], event.document["data"]["totalSpent"]) == ("c-1", "25.05")
+
+
+def test_event_documents_fit_the_strict_events_mapping() -> None:
+    records = [_event(PAYLOAD), _event({**ORDER, "customer": CUSTOMER}, 1, events.ORDER, "o-1"),
+               _event(CUSTOMER, 1, events.CUSTOMER, "c-1")]
+    for record in records:
+        [event] = [document for document in project(record, "EUR") if document.index is EVENTS]
+        assert event.document.keys() == EVENT_MAPPING["properties"].keys()
+
