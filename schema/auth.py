@@ -35,6 +35,12 @@ async def require_customer_or_admin(info: Info) -> Principal:
     return principal
 
 
+def scope_of(principal: Principal) -> tuple[bool, bool, str | None]:
+    """All that the rules of this module look at: principals of the same scope may see the same
+    things, so their subscriptions may share notifications; others never do."""
+    return principal.subject is None, principal.is_admin, principal.customer_id
+
+
 def visible_to(principal: Principal, owner_id: str) -> bool:
     """Customers see only their own records; to them, others' look like they do not exist."""
     return principal.is_admin or principal.customer_id == owner_id

@@ -21,7 +21,9 @@ from strawberry.types.graphql import OperationType
 from schema.error_codes import ErrorCodes
 from schema.limits import Limits, bound_field_merging, complexity_rule
 from schema.mutation import Mutation
+from schema.notifications import PassedThrough
 from schema.parse_cache import ParsedDocuments, ParseOnce
+from schema.plain_fields import PlainFieldsExecutor
 from schema.query import Query
 from schema.subscription import Subscription
 from schema.validation_cache import PassedDocuments, ValidateOnce
@@ -61,6 +63,10 @@ class _Schema(Schema):
                                      allowed - {OperationType.SUBSCRIPTION}, operation_extensions)
 
 
+class _Executor(PassedThrough, PlainFieldsExecutor):
+    """Completes plain fields itself, and does not execute again what a cohort rendered."""
+
+
 def build_schema(protection: Protection = Protection()) -> Schema:
     bound_field_merging()
     # The complexity rule measures the document as validation enters it and aborts the
@@ -79,4 +85,5 @@ def build_schema(protection: Protection = Protection()) -> Schema:
     ]
     if not protection.introspection:
         extensions.append(DisableIntrospection)
-    return _Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    return _Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
+                   execution_context_class=_Executor)

@@ -12,9 +12,9 @@ def encode_position(position: int) -> str:
     return str(position)
 
 
-def decode_position(token: str) -> int:
+def decode_position(token: str, argument: str = "consistentWith") -> int:
     if not token.isascii() or not token.isdigit() or int(token) > _MAX_POSITION:
-        raise BadUserInput("`consistentWith` must be a `position` returned by a mutation.")
+        raise BadUserInput(f"`{argument}` must be a `position` returned by a mutation.")
     return int(token)
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from read_model.customers import CustomerStore
+from read_model.history import HistoryStore
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from schema.principal import Principal
 from write_model.bus import CommandBus
+
+N = TypeVar("N")  # a notification, as the subscriber's renderer makes it
 
 
 class IndexedPosition(Protocol):
@@ -50,14 +53,23 @@ class Change(Protocol):
 
 
 class ChangeSource(Protocol):
+    """Notifications of changes (satisfied by the sync package's ChangeFeed): those to streams of
+    `stream_type`, narrowed to `stream_id` and to `customer_id`'s where not None, each rendered
+    once for all subscribers of the same `cohort` by the `prepare()` of its first one."""
+
     def subscribe(
         self,
-        matches: Callable[[Any], bool],
+        stream_type: str,
+        stream_id: str | None,
+        customer_id: str | None,
+        *,
+        cohort: Hashable,
+        prepare: Callable[[], Callable[[Change], N]],
         after: int | None = None,
         on_overflow: Callable[[], Awaitable[None]] | None = None,
         # Builds the error raised, on entering or from the stream, while the source is not running.
         unavailable: Callable[[str], Exception] = ...,
-    ) -> AbstractAsyncContextManager[AsyncIterator[Any]]: ...
+    ) -> AbstractAsyncContextManager[AsyncIterator[N]]: ...
 
 
 CloseConnection = Callable[[int, str], Awaitable[None]]
@@ -69,6 +81,7 @@ class Context:
     products: ProductStore
     customers: CustomerStore
     orders: OrderStore
+    history: HistoryStore
     indexed_position: IndexedPosition
     sync_state: SyncState
     changes: ChangeSource

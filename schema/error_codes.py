@@ -13,6 +13,7 @@ from strawberry.extensions import MaskErrors
 
 from read_model.errors import InvalidCursor, ReadModelUnavailable
 from schema.errors import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, SERVICE_UNAVAILABLE
+from write_model.availability import is_unavailable
 from write_model.errors import WriteModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class ErrorCodes(MaskErrors):
             return _with_code(error, message, BAD_USER_INPUT)
         if isinstance(original, (ReadModelUnavailable, WriteModelUnavailable)):
             return _with_code(error, str(original), SERVICE_UNAVAILABLE)
+        if original is not None and is_unavailable(original):  # e.g. consistentWith reading the checkpoint
+            log.warning("the write model does not answer in %s: %s", ".".join(map(str, error.path)), original)
+            return _with_code(error, "The write model does not answer; try again shortly.", SERVICE_UNAVAILABLE)
         reference = request_id.get()
         log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path)), reference,
                   exc_info=original)
@@ -57,6 +61,12 @@ class ErrorCodes(MaskErrors):
         if reference:
             masked.extensions = {**(masked.extensions or {}), "requestId": reference}
         return masked
+
+
+def coded(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """`errors` as ErrorCodes shows them, for results made outside an operation's extensions."""
+    codes = ErrorCodes()
+    return [codes.anonymise_error(error) if _lacks_code(error) else error for error in errors]
 
 
 def _with_code(error: GraphQLError, message: str, code: str) -> GraphQLError:

@@ -120,6 +120,17 @@ class RegisterCustomerInput:
 
 
 @strawberry.input
+class EraseCustomerInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    idempotency_key: str | None = None
+
+    def to_command(self, actor: str | None) -> commands.EraseCustomer:
+        return commands.EraseCustomer(id=self.id, expected_version=self.expected_version, key=self.idempotency_key,
+                                      actor=actor)
+
+
+@strawberry.input
 class OrderLineInput:
     product_id: strawberry.ID
     quantity: int

@@ -229,4 +229,4 @@ def _page_size(field: FieldNode, max_page: int) -> int:
 
 
 # The fields that return a page of a connection, sized by their `first` argument.
-_CONNECTIONS = {"products", "customers", "orders"}
+_CONNECTIONS = {"products", "customers", "orders", "history"}

@@ -11,6 +11,7 @@ from schema.inputs import (
     CancelOrderInput,
     CreateProductInput,
     DiscontinueProductInput,
+    EraseCustomerInput,
     PlaceOrderInput,
     RegisterCustomerInput,
     ShipOrderInput,
@@ -47,6 +48,11 @@ class Mutation:
     async def register_customer(self, info: Info, input: RegisterCustomerInput) -> CustomerResult:
         await caller(info)
         return customer_result(await info.context.bus.dispatch(input.to_command()))
+
+    @strawberry.mutation
+    async def erase_customer(self, info: Info, input: EraseCustomerInput) -> CustomerResult:
+        principal = await require_customer_or_admin(info)
+        return customer_result(await info.context.bus.dispatch(input.to_command(principal.customer_id)))
 
     @strawberry.mutation
     async def place_order(self, info: Info, input: PlaceOrderInput) -> OrderResult:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 # The read model's sort enums are served as they are (strawberry takes plain Enums), so the
 # GraphQL `ProductSort` and `OrderSort` are those enums, with nothing to map between two.
+from read_model.history import StreamType
 from read_model.orders import OrderQuery, OrderSort
-from read_model.products import ProductQuery, ProductSort
+from read_model.products import FACETS, ProductPage, ProductQuery, ProductSort
 from read_model.search import Hit
 from schema.auth import caller, require_admin, require_customer_or_admin, visible_to
-from schema.consistency import catch_up, encode_position
+from schema.consistency import catch_up, decode_position, encode_position
 from schema.context import Context
 from schema.errors import BadUserInput
+from schema.history import Event, EventConnection, EventEdge
 from schema.inputs import OrderFilter, ProductFilter
+from schema.selection import selects
 from schema.types import (
     Customer,
     CustomerConnection,
@@ -33,14 +38,24 @@ from write_model.money import minor_units_at_least, minor_units_at_most
 
 Info = strawberry.Info[Context, None]
 
+AsOf = Annotated[str | None, strawberry.argument(description=(
+    "A `position`: the document as it was after its last event at or before it (null before its first); "
+    "exact with a `consistentWith` of at least that position."))]
+
 
 @strawberry.type
 class Query:
     @strawberry.field
-    async def product(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Product | None:
+    async def product(
+        self, info: Info, id: strawberry.ID, consistent_with: str | None = None,
+        as_of: AsOf = None,
+    ) -> Product | None:
         await caller(info)
         await catch_up(info.context, consistent_with)
-        document = await info.context.products.get(id)
+        if as_of is None:
+            document = await info.context.products.get(id)
+        else:
+            document = await info.context.history.state_at(StreamType.PRODUCT, id, decode_position(as_of, "asOf"))
         return Product.from_document(document) if document else None
 
     @strawberry.field
@@ -57,16 +72,8 @@ class Query:
         await caller(info)
         page_size = _page_size(first, info.context.max_page_size)
         await catch_up(info.context, consistent_with)
-        page = await info.context.products.search(_product_query(search, filter, sort, page_size, after))
-        return ProductConnection(
-            edges=[ProductEdge(cursor=hit.cursor, node=Product.from_document(hit.document)) for hit in page.hits],
-            page_info=_page_info(page.hits, page.has_next_page),
-            total_count=page.total,
-            facets=ProductFacets(
-                category=[FacetBucket(value=value, count=count) for value, count in page.facets["category"]],
-                tags=[FacetBucket(value=value, count=count) for value, count in page.facets["tags"]],
-            ),
-        )
+        return product_connection(
+            await info.context.products.search(_product_query(search, filter, sort, page_size, after, info)))
 
     @strawberry.field
     async def customer(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Customer | None:
@@ -93,14 +100,20 @@ class Query:
         return CustomerConnection(
             edges=[CustomerEdge(cursor=hit.cursor, node=Customer.from_document(hit.document)) for hit in page.hits],
             page_info=_page_info(page.hits, page.has_next_page),
-            total_count=page.total,
+            total_count=_total(page.total),
         )
 
     @strawberry.field
-    async def order(self, info: Info, id: strawberry.ID, consistent_with: str | None = None) -> Order | None:
+    async def order(
+        self, info: Info, id: strawberry.ID, consistent_with: str | None = None,
+        as_of: AsOf = None,
+    ) -> Order | None:
         principal = await require_customer_or_admin(info)
         await catch_up(info.context, consistent_with)
-        document = await info.context.orders.get(id)
+        if as_of is None:
+            document = await info.context.orders.get(id)
+        else:
+            document = await info.context.history.state_at(StreamType.ORDER, id, decode_position(as_of, "asOf"))
         if document is None or not visible_to(principal, document["customerId"]):
             return None
         return Order.from_document(document)
@@ -123,7 +136,27 @@ class Query:
         return OrderConnection(
             edges=[OrderEdge(cursor=hit.cursor, node=Order.from_document(hit.document)) for hit in page.hits],
             page_info=_page_info(page.hits, page.has_next_page),
-            total_count=page.total,
+            total_count=_total(page.total),
+        )
+
+    @strawberry.field
+    async def history(
+        self,
+        info: Info,
+        stream: StreamType,
+        id: strawberry.ID,
+        first: int | None = 20,
+        after: str | None = None,
+        consistent_with: str | None = None,
+    ) -> EventConnection:
+        owner_id = await _history_owner(info, stream)
+        page_size = _page_size(first, info.context.max_page_size)
+        await catch_up(info.context, consistent_with)
+        page = await info.context.history.events(stream, id, first=page_size, after=after, owner_id=owner_id)
+        return EventConnection(
+            edges=[EventEdge(cursor=hit.cursor, node=Event.from_document(hit.document)) for hit in page.hits],
+            page_info=_page_info(page.hits, page.has_next_page),
+            total_count=_total(page.total),
         )
 
     @strawberry.field
@@ -139,6 +172,15 @@ class Query:
         )
 
 
+async def _history_owner(info: Info, stream: StreamType) -> str | None:
+    """Whose streams the caller may read (None: any). Products' history is public; the others
+    are a customer's, for them and admins (schema.auth)."""
+    if stream is StreamType.PRODUCT:
+        await caller(info)
+        return None
+    return (await require_customer_or_admin(info)).customer_id
+
+
 def _page_size(first: int | None, maximum: int) -> int:
     if first is None:
         return 20
@@ -147,13 +189,35 @@ def _page_size(first: int | None, maximum: int) -> int:
     return first
 
 
+def product_connection(page: ProductPage) -> ProductConnection:
+    """The answer of `products` for a page of the read model (also the read floor's, bench R1)."""
+    return ProductConnection(
+        edges=[ProductEdge(cursor=hit.cursor, node=Product.from_document(hit.document)) for hit in page.hits],
+        page_info=_page_info(page.hits, page.has_next_page),
+        total_count=_total(page.total),
+        facets=ProductFacets(category=_buckets(page.facets, "category"), tags=_buckets(page.facets, "tags")),
+    )
+
+
 def _page_info(hits: list[Hit], has_next_page: bool) -> PageInfo:
     return PageInfo(has_next_page=has_next_page, end_cursor=hits[-1].cursor if hits else None)
 
 
+def _buckets(facets: dict[str, list[tuple[str, int]]], name: str) -> list[FacetBucket]:
+    """A facet's buckets; none when the query did not select it, and they are then never sent."""
+    return [FacetBucket(value=value, count=count) for value, count in facets.get(name, [])]
+
+
+def _total(total: int | None) -> int:
+    """A page's total; 0 when the query did not select `totalCount`, which is then never sent."""
+    return 0 if total is None else total
+
+
 def _product_query(
-    search: str | None, filter: ProductFilter | None, sort: ProductSort | None, first: int, after: str | None
+    search: str | None, filter: ProductFilter | None, sort: ProductSort | None, first: int, after: str | None,
+    info: Info,
 ) -> ProductQuery:
+    """The search, with only the facets and the total the query selects."""
     filter = filter or ProductFilter()
     return ProductQuery(
         search=search,
@@ -166,6 +230,8 @@ def _product_query(
         sort=sort or ProductSort.RELEVANCE,
         first=first,
         after=after,
+        facets=frozenset(name for name in FACETS if selects(info, "facets", name)),
+        count_total=selects(info, "totalCount"),
     )
 
 

@@ -105,7 +105,10 @@ ProductResult = Annotated[
     ProductAccepted | ValidationError | NotFoundError | ConflictError | DuplicateError | InvalidStateError,
     strawberry.union("ProductResult"),
 ]
-CustomerResult = Annotated[CustomerAccepted | ValidationError | DuplicateError, strawberry.union("CustomerResult")]
+CustomerResult = Annotated[
+    CustomerAccepted | ValidationError | DuplicateError | NotFoundError | ConflictError | InvalidStateError,
+    strawberry.union("CustomerResult"),
+]
 OrderResult = Annotated[
     OrderAccepted | ValidationError | NotFoundError | ConflictError | InsufficientStockError | InvalidStateError,
     strawberry.union("OrderResult"),

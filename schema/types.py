@@ -106,7 +106,7 @@ class Customer:
     def from_document(cls, document: dict[str, Any]) -> Customer:
         return cls(
             id=strawberry.ID(document["id"]),
-            email=document["email"],
+            email=document["email"] or "",  # the contract's email is non-null: an erased one reads empty
             name=document["name"],
             order_count=document["orderCount"],
             total_spent=Money(amount=Decimal(document["totalSpent"]), currency=document["currency"]),

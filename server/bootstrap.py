@@ -16,7 +16,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from read_model.customers import CustomerStore
-from read_model.indices import ensure_indices
+from read_model.history import HistoryStore
+from read_model.indices import ALL_INDICES, ensure_indices
 from read_model.orders import OrderStore
 from read_model.products import ProductStore
 from schema.context import CloseConnection, Context
@@ -26,17 +27,20 @@ from server.persisted_documents import DocumentCache, PersistedDocuments
 from server.settings import Settings
 from server.trusted_documents import TrustedDocuments
 from sync.changes import ChangeFeed
+from sync.drift_check import DriftCheck
 from sync.indexing import Indexer
 from sync.metrics import SyncMetrics
 from sync.monitor import SyncMonitor
 from sync.positions import IndexedPositionTracker
 from sync.redelivery import Redelivery
 from sync.status import WriteSideStatus
-from sync.worker import CONSUMER, SyncWorker, WorkerSettings
+from sync.verify import Verifier
+from sync.worker import CONSUMER, PASS_SECONDS, SyncWorker, WorkerSettings
 from write_model.bus import CommandBus
 from write_model.consumers import DeadLetters, Tracking
 from write_model.database import Database, create_schema, open_database
 from write_model.outbox import Outbox
+from write_model.personal import DEVELOPMENT_EMAIL_KEYS, EmailKeys
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ class ReadStores:
     products: ProductStore
     customers: CustomerStore
     orders: OrderStore
+    history: HistoryStore
 
 
 @dataclass
@@ -69,6 +74,8 @@ class Container:
     authenticator: TokenAuthenticator
     registry: CollectorRegistry = field(repr=False)
     documents: PersistedDocuments = field(repr=False)
+    verifier: Verifier = field(repr=False)
+    drift_check: DriftCheck = field(repr=False)
 
     def context(self, authorization: str | None = None, close_connection: CloseConnection | None = None) -> Context:
         return Context(
@@ -76,6 +83,7 @@ class Container:
             products=self.stores.products,
             customers=self.stores.customers,
             orders=self.stores.orders,
+            history=self.stores.history,
             indexed_position=self.indexed_position,
             sync_state=self.sync_state,
             changes=self.changes,
@@ -99,7 +107,7 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
     outbox = Outbox(database)
     tracking = Tracking(database, CONSUMER)
     dead_letters = tracking.dead_letters()
-    bus = CommandBus(database.commands)
+    bus = CommandBus(database.commands, scrubber=database.scrubber)
     indexed_position = IndexedPositionTracker(tracking.position)
     registry = CollectorRegistry()
     metrics = SyncMetrics(registry)
@@ -117,6 +125,9 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
             batch_size=settings.sync_batch_size,
             poll_interval_s=settings.sync_poll_interval_ms / 1000,
             max_attempts=settings.sync_max_attempts,
+            # The lease is renewed between passes: a pass stays well inside it.
+            pass_seconds=min(PASS_SECONDS, settings.sync_lease_ttl_s / 4),
+            index_layout=settings.index_layout,
         ),
     )
     if local_worker:
@@ -126,13 +137,17 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
                             settings.currency)
     prefix = settings.index_prefix
     stores = ReadStores(ProductStore(elasticsearch, prefix), CustomerStore(elasticsearch, prefix),
-                        OrderStore(elasticsearch, prefix))
+                        OrderStore(elasticsearch, prefix), HistoryStore(elasticsearch, prefix))
+    verifier = Verifier(database, outbox, elasticsearch, prefix, settings.currency, indexed_position)
     changes = ChangeFeed(outbox, indexed_position, settings.currency, registry,
                          buffer_size=settings.subscription_buffer_size)
     return Container(settings, database, elasticsearch, stores, outbox, tracking, dead_letters, redelivery,
                      WriteSideStatus(outbox, dead_letters),
                      bus, indexed_position, worker, monitor, changes, _authenticator(settings), registry,
-                     _persisted_documents(settings))
+                     _persisted_documents(settings), verifier=verifier,
+                     drift_check=DriftCheck(verifier, metrics.drift_documents, ALL_INDICES,
+                                            settings.drift_check_interval_s, settings.drift_check_sample_size,
+                                            leading=lambda: indexed_position.local_active))
 
 
 def _persisted_documents(settings: Settings) -> PersistedDocuments:
@@ -180,11 +195,20 @@ def _open_write_model(settings: Settings) -> Database:
                                           f"driver; {_ASYNC_DATABASES}")
     _check_sqlite_file(parsed)
     try:
-        return open_database(url, write_group_max=settings.write_group_max,
+        return open_database(url, email_keys=_email_keys(settings), write_group_max=settings.write_group_max,
                              write_group_wait_s=settings.write_group_wait_ms / 1000)
     except ImportError as error:
         raise SettingError(_DATABASE_URL, f"its driver needs the Python module {error.name}, which is not "
                                           f"installed (pip install {error.name})") from None
+
+
+def _email_keys(settings: Settings) -> EmailKeys:
+    if settings.email_hmac_secret is None:
+        if settings.auth_enabled:
+            log.warning("STOREFRONT_EMAIL_HMAC_SECRET is unset: emails are hashed with the development key, "
+                        "which anyone can use to match the hashes against a list of emails")
+        return DEVELOPMENT_EMAIL_KEYS
+    return EmailKeys(settings.email_hmac_secret.get_secret_value().encode())
 
 
 def _check_sqlite_file(url: URL) -> None:
@@ -202,6 +226,8 @@ def _check_sqlite_file(url: URL) -> None:
 
 def _elasticsearch_client(settings: Settings) -> AsyncElasticsearch:
     # Several nodes may be named, comma-separated (OPERATIONS.md); the client fails over between them.
+    # No sniffing (nodes' published addresses are often unreachable behind proxies) and no retry on
+    # timeout (a slow cluster would get each slow request twice): docs/deploy.md.
     nodes = [node.strip() for node in settings.elasticsearch_url.split(",") if node.strip()]
     try:
         return AsyncElasticsearch(
@@ -227,6 +253,6 @@ async def prepare_read_model(container: Container) -> None:
     """Create the indices before serving, so the first query finds them. Elasticsearch being
     down must not stop the API from taking writes: the worker creates them once it answers."""
     try:
-        await ensure_indices(container.elasticsearch, container.settings.index_prefix)
+        await ensure_indices(container.elasticsearch, container.settings.index_prefix, container.settings.index_layout)
     except (TransportError, ApiError) as error:
         log.warning("read model not prepared (Elasticsearch: %s); the sync worker will retry", error)

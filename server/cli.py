@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -12,23 +14,27 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from importlib.metadata import entry_points
 from typing import Annotated, TypeVar
+from wsgiref.simple_server import WSGIServer
 
 import typer
 import uvicorn
 from elasticsearch import ApiError, TransportError
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from read_model.indices import BY_NAME
+from read_model.indices import BY_NAME, FROM_STATE, IndexDefinition
 from server.app import WORKER_GRACE_S, create_app
 from server.bootstrap import Container, SettingError, build
 from server.bootstrap import migrate as migrate_schema
 from server.logs import configure_logging, describe
 from server.progress import progress_reporter
 from server.settings import Settings
-from sync.errors import ReindexError
+from sync.errors import ReindexError, RepairError
 from sync.reindex import Reindexer
+from sync.verify import REPAIR_BATCH, Finding
 from sync.worker import SyncWorker
+from write_model.database import join_connection_threads
 
 
 def _commands(help_text: str) -> typer.Typer:
@@ -99,7 +105,9 @@ def _run(operation: Callable[[], Awaitable[T]]) -> T:
         raise _fail(f"the database failed ({describe(error)}); check STOREFRONT_DATABASE_URL, and run "
                     "`storefront migrate` if tables are missing") from None
     except ReindexError as error:
-        raise _fail(f"reindex abandoned, the alias still serves the old index: {error}") from None
+        raise _fail(f"rebuild abandoned, the alias still serves the old index: {error}") from None
+    except RepairError as error:
+        raise _fail(f"repair incomplete: {error}") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -126,27 +134,55 @@ def serve(
     _in_container(settings, migrate_schema)
     # No per-message compression: its state cost ~100 KB per WebSocket (bench B8), and
     # notifications are small.
-    uvicorn.run(create_app(settings, run_worker=not no_sync), host=host, port=port,
+    served = create_app(settings, run_worker=not no_sync)
+    # What exists now (modules, the schema, the container) lives as long as the process: kept out
+    # of the collector's walks, which took about a tenth of the API's CPU under load (bench W1).
+    gc.freeze()
+    uvicorn.run(served, host=host, port=port,
                 log_level=settings.log_level.lower(), lifespan="on", ws_per_message_deflate=False)
 
 
 @app.command()
-def sync() -> None:
-    """Run the sync worker alone until SIGTERM or Ctrl-C (several may run: one works at a time)."""
+def sync(
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve the worker's Prometheus metrics on this port.", metavar="PORT", min=1, max=65535)] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics bind.", metavar="HOST")] = "127.0.0.1",
+) -> None:
+    """Run the sync worker alone until SIGTERM or Ctrl-C (several may run: one works at a time).
+    While it holds the lease it also runs the sampled drift check."""
+    settings = _settings(one_shot=False)
 
     async def run(container: Container) -> None:
         await migrate_schema(container)
+        metrics_server = None if metrics_port is None else _serve_metrics(container, metrics_host, metrics_port)
         task = asyncio.create_task(container.worker.run())
+        drift_check = asyncio.create_task(container.drift_check.run()) if settings.drift_check_interval_s > 0 else None
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _stop_within_grace, container.worker, task)
-        await asyncio.wait([task])
+        try:
+            await asyncio.wait([task])
+        finally:
+            if drift_check is not None:
+                drift_check.cancel()
+                await asyncio.wait([drift_check])
+            if metrics_server is not None:
+                metrics_server.shutdown()
         if task.cancelled():
             log.warning("sync worker did not stop within %ss; cancelled", WORKER_GRACE_S)
         else:
             task.result()
 
-    _in_container(_settings(one_shot=False), run)
+    _in_container(settings, run)
+
+
+def _serve_metrics(container: Container, host: str, port: int) -> WSGIServer:
+    try:
+        server, _thread = start_http_server(port, host, container.registry)
+    except OSError as error:  # not the database's fault, which _run would say
+        raise _fail(f"cannot serve metrics on {host}:{port} ({error.strerror}); choose another --metrics-port"
+                    ) from None
+    return server
 
 
 def _stop_within_grace(worker: SyncWorker, task: asyncio.Task[None]) -> None:
@@ -163,29 +199,111 @@ def migrate() -> None:
     typer.echo("write model is up to date")
 
 
+_FROM_STATE = [definition.name for definition in FROM_STATE]
+
+
 @app.command()
 def reindex(
     index: Annotated[list[str] | None, typer.Option(
         "--index", metavar="NAME",
-        help=f"Index to rebuild (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
+        help=f"Index to rebuild (repeat for several): {', '.join(_FROM_STATE)}. Default: all.")] = None,
 ) -> None:
     """Rebuild read indices from the write model with zero downtime."""
-    names = index or list(BY_NAME)
+    names = index or _FROM_STATE
+    from_log = [name for name in names if name in BY_NAME and name not in _FROM_STATE]
+    if from_log:
+        raise _fail(f"{', '.join(from_log)} is built from the event log, not from the write model's state; "
+                    "rebuild it with `storefront replay`")
     unknown = [name for name in names if name not in BY_NAME]
     if unknown:
-        raise _fail(f"unknown index {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+        raise _fail(f"unknown index {', '.join(unknown)}; choose from {', '.join(_FROM_STATE)}")
 
     async def run(container: Container) -> None:
-        settings = container.settings
-        lease = container.tracking.lease(f"reindex:{os.getpid()}", timedelta(seconds=settings.sync_lease_ttl_s))
-        reindexer = Reindexer(container.database, container.outbox, container.elasticsearch,
-                              settings.index_prefix, settings.currency, lease)
+        reindexer = _reindexer(container, "reindex")
         with progress_reporter() as report:
             for name in names:
                 new_index = await reindexer.reindex(BY_NAME[name], report)
                 typer.echo(f"{name}: now served from {new_index}")
 
     _run_with_container(run)
+
+
+def _reindexer(container: Container, command: str) -> Reindexer:
+    settings = container.settings
+    lease = container.tracking.lease(f"{command}:{os.getpid()}", timedelta(seconds=settings.sync_lease_ttl_s))
+    return Reindexer(container.database, container.outbox, container.elasticsearch, settings.index_prefix,
+                     settings.currency, lease, settings.index_layout)
+
+
+def _known_indices(names: list[str]) -> list[str]:
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown:
+        raise _fail(f"unknown index {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+    return names
+
+
+@app.command()
+def replay(
+    index: Annotated[list[str] | None, typer.Option(
+        "--index", metavar="NAME",
+        help=f"Index to rebuild (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
+) -> None:
+    """Rebuild read indices by folding the event log through the worker's projections, with zero downtime."""
+    names = _known_indices(index or list(BY_NAME))
+
+    async def run(container: Container) -> None:
+        reindexer = _reindexer(container, "replay")
+        with progress_reporter(unit="events") as report:
+            for name in names:
+                new_index = await reindexer.replay(BY_NAME[name], report)
+                typer.echo(f"{name}: now served from {new_index}")
+
+    _run_with_container(run)
+
+
+@app.command()
+def verify(
+    index: Annotated[list[str] | None, typer.Option(
+        "--index", metavar="NAME",
+        help=f"Index to check (repeat for several): {', '.join(BY_NAME)}. Default: all.")] = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Re-index the drifted documents, delete extra ones.")
+                      ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per drifted document.")] = False,
+) -> None:
+    """Compare read indices with the write model, one line per drifted document. Exit 1 when
+    drift remains (with --repair: none does once repaired)."""
+    names = _known_indices(index or list(BY_NAME))
+
+    async def run(container: Container) -> int:
+        drifted = 0
+        for name in names:
+            drifted += await _verify_index(container, BY_NAME[name], repair=repair, as_json=as_json)
+        if not as_json:
+            typer.echo(f"{drifted} documents drifted" + (", repaired" if repair and drifted else "")
+                       if drifted else "no drift")
+        return drifted
+
+    if _run_with_container(run) and not repair:
+        raise typer.Exit(code=1)
+
+
+async def _verify_index(container: Container, definition: IndexDefinition, *, repair: bool, as_json: bool) -> int:
+    """Report (and repair) the drift of one index, a batch at a time; returns how many documents drifted."""
+    drifted = 0
+    batch: list[Finding] = []
+    async for finding in container.verifier.verify(definition):
+        drifted += 1
+        typer.echo(json.dumps({**finding.drift.as_json(), "repaired": repair}) if as_json
+                   else finding.drift.describe())
+        if not repair:
+            continue
+        batch.append(finding)
+        if len(batch) == REPAIR_BATCH:
+            await container.verifier.repair(definition, batch)
+            batch = []
+    if repair:
+        await container.verifier.repair(definition, batch)
+    return drifted
 
 
 @dead_letters_app.command("list")
@@ -237,6 +355,7 @@ def _in_container(settings: Settings, operation: Callable[[Container], Awaitable
             return await operation(container)
         finally:
             await container.close()
+            await join_connection_threads()
 
     return _run(run)
 

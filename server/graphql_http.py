@@ -9,7 +9,8 @@
   UTF-8, 400 for JSON that is not a request object or has parameters of the wrong type.
 - Subscriptions stream over HTTP for clients without a WebSocket: Apollo's multipart
   protocol (`multipart/mixed;subscriptionSpec=1.0`) and GraphQL over SSE. Without such an
-  Accept a subscription is a 400 saying how to subscribe, never an execution error.
+  Accept a subscription is a 400 saying how to subscribe, never an execution error. A
+  notification goes out as its cohort rendered it (schema/notifications.py), not encoded again.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport, SSETransport
+from strawberry.http.streaming import HTTPStreamTransport, JSONEncoder, MultipartSubscriptionTransport, SSETransport
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
@@ -41,6 +42,7 @@ from strawberry.types.graphql import OperationType
 
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT
+from schema.notifications import RenderedData
 from server.content_negotiation import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -62,12 +64,30 @@ HOW_TO_SUBSCRIBE = (
 _JSON_NAMES = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
+def _rendered(response: GraphQLHTTPResponse) -> str | None:
+    """The payload a notification was rendered with, to send as it is (None: not a notification)."""
+    data = response.get("data")
+    return data.payload if isinstance(data, RenderedData) else None
+
+
 class _MultipartTransport(MultipartSubscriptionTransport):
     """Apollo's multipart protocol; a query or mutation sent with its Accept gets one part,
     as over SSE, rather than a refusal."""
 
     def allowed_operation_types(self, allowed_operation_types: set[OperationType]) -> Iterable[OperationType]:
         return allowed_operation_types
+
+    def encode_next(self, response: GraphQLHTTPResponse, encode_json: JSONEncoder) -> str:
+        payload = _rendered(response)
+        if payload is None:
+            return super().encode_next(response, encode_json)
+        return self.encode_multipart_data(response, lambda _response: f'{{"payload":{payload}}}')
+
+
+class _SSETransport(SSETransport):
+    def encode_next(self, response: GraphQLHTTPResponse, encode_json: JSONEncoder) -> str:
+        payload = _rendered(response)
+        return super().encode_next(response, encode_json) if payload is None else self.encode_event("next", payload)
 
 
 class _RequestAdapter(StarletteRequestAdapter):
@@ -85,7 +105,7 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
     request_adapter_class = _RequestAdapter
     stream_transport_classes_by_protocol: Mapping[str, type[HTTPStreamTransport]] = {
         MULTIPART_SUBSCRIPTION_PROTOCOL: _MultipartTransport,
-        GRAPHQL_SSE_PROTOCOL: SSETransport,
+        GRAPHQL_SSE_PROTOCOL: _SSETransport,
     }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -37,7 +37,8 @@ class RequestId:
             await send(message)
 
         try:
-            await self._app(scope, receive, send_with_id)
+            # A WebSocket has no response start to add the header to: its every frame goes out unwrapped.
+            await self._app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             request_id.reset(token)
 

@@ -13,10 +13,10 @@ _LINE_EVERY = 0.1  # a plain line each time another tenth is done
 
 
 @contextmanager
-def progress_reporter() -> Iterator[Report]:
-    """Yields report(name, done, total)."""
+def progress_reporter(unit: str = "documents") -> Iterator[Report]:
+    """Yields report(name, done, total), counting `unit`."""
     if not sys.stdout.isatty():
-        yield _plain_lines()
+        yield _plain_lines(unit)
         return
     with Progress() as bar:
         tasks: dict[str, TaskID] = {}
@@ -29,13 +29,13 @@ def progress_reporter() -> Iterator[Report]:
         yield report
 
 
-def _plain_lines() -> Report:
+def _plain_lines(unit: str) -> Report:
     printed: dict[str, float] = {}
 
     def report(name: str, done: int, total: int) -> None:
         share = done / total if total else 1.0
         if name not in printed or share >= printed[name] + _LINE_EVERY or (done == total and printed[name] < 1):
             printed[name] = share
-            print(f"{name}: {done}/{total} documents ({share:.0%})", flush=True)
+            print(f"{name}: {done}/{total} {unit} ({share:.0%})", flush=True)
 
     return report

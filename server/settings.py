@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from read_model.indices import IndexLayout
 from server.auth import load_public_key
 from server.trusted_documents import TrustedDocuments
 
@@ -20,6 +21,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./storefront.db"
     elasticsearch_url: str = "http://127.0.0.1:9200"
     index_prefix: str = Field(default="storefront", pattern=r"^[a-z0-9][a-z0-9_.-]{0,100}$")
+    # Of every index the server creates (reindex and replay too); replicas want as many more nodes.
+    index_shards: int = Field(default=1, ge=1, le=1024)
+    index_replicas: int = Field(default=0, ge=0, le=100)
     # Key sources: any of them turns authentication on (see server/auth.py).
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: HttpUrl | None = None
@@ -30,6 +34,9 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_roles_claim: str = Field(default="roles", min_length=1)
+    # The key of the hash emails are unique by (write_model/personal.py); unset, a development one.
+    # Set it before the first customer registers and keep it: with another, known emails look new.
+    email_hmac_secret: SecretStr | None = Field(default=None, min_length=16)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     consistency_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
@@ -41,6 +48,10 @@ class Settings(BaseSettings):
     sync_lease_ttl_s: float = Field(default=5.0, gt=0, le=300)
     sync_max_attempts: int = Field(default=3, ge=1, le=100)
     sync_stall_after_s: float = Field(default=60.0, gt=0)
+    # The worker process's sampled drift check (sync/drift_check.py): seconds between rounds (0: off)
+    # and documents compared per index in a round, which bounds a round's work.
+    drift_check_interval_s: float = Field(default=60.0, ge=0)
+    drift_check_sample_size: int = Field(default=500, ge=1, le=10_000)
     log_format: Literal["text", "json"] = "text"
     # Changes a subscriber may have waiting before it is dropped as too slow.
     subscription_buffer_size: int = Field(default=256, ge=1, le=100_000)
@@ -65,6 +76,8 @@ class Settings(BaseSettings):
     # long the writer waits for more once it has one (0: it takes whatever is queued, never waiting).
     write_group_max: int = Field(default=64, ge=1, le=10_000)
     write_group_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    # The demo storefront page at /demo (server/demo.py); false answers 404 there.
+    demo: bool = True
 
     @field_validator("jwt_public_key")
     @classmethod
@@ -79,6 +92,10 @@ class Settings(BaseSettings):
         if path is not None:
             TrustedDocuments.load(path)  # its ManifestError (a ValueError) names the problem
         return path
+
+    @property
+    def index_layout(self) -> IndexLayout:
+        return IndexLayout(self.index_shards, self.index_replicas)
 
     @property
     def auth_enabled(self) -> bool:
