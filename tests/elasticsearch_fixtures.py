@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from devtools.elasticsearch import node as dev_elasticsearch
 from devtools.health import answers
@@ -18,7 +19,7 @@ from devtools.project import Project
 from read_model.indices import delete_indices
 from server.bootstrap import Container, build, migrate
 from server.settings import Settings
-from tests.support import PROJECT_ROOT, Api, LiveServer, running_server
+from tests.support import PROJECT_ROOT, SECRET, Api, LiveServer, Secured, running_server
 
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
 # Several test sessions may share one node: each drops only the indices of its own run.
@@ -36,7 +37,7 @@ def es_url() -> Iterator[str]:
     if url != DEFAULT_ES_URL:
         pytest.fail(f"Elasticsearch at {url} does not answer")
     project = Project.find(PROJECT_ROOT)
-    started = dev_elasticsearch.start(project, 9200)
+    started = dev_elasticsearch.urls(dev_elasticsearch.start(project, 9200))
     yield started
     _drop_test_indices(started)
     dev_elasticsearch.stop(project)
@@ -82,3 +83,11 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 async def api(live_server: LiveServer) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as client:
         yield Api(client)
+
+
+@pytest.fixture
+async def secured(settings: Settings) -> AsyncIterator[Secured]:
+    """A server with authentication on (tokens for it: tests.support.token), and a client without credentials."""
+    with_auth = settings.model_copy(update={"jwt_secret": SecretStr(SECRET)})
+    async with running_server(with_auth) as (url, _app), httpx.AsyncClient(base_url=url, timeout=60) as http:
+        yield Secured(url, http)

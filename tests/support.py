@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import random
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,7 @@ from write_model.database import Database
 from write_model.snapshots import KINDS, open_snapshot
 from write_model.tables import ProductRow
 from write_model.unit_of_work import UnitOfWork
-from write_model.writer import UnitsOfWork
+from write_model.writer import GroupCommitWriter, UnitsOfWork
 
 T = TypeVar("T")
 
@@ -41,6 +44,35 @@ STOREFRONT = str(Path(sys.executable).with_name("storefront"))
 POLL_INTERVAL_S = 0.02
 
 Describe = str | Callable[[], str]
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (free now; a test binds it or shows it refuses)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unused_ports(count: int, also_at: int = 0) -> int:
+    """The first of `count` consecutive loopback ports nothing listens on, and with `also_at`, of
+    as many more free from that far above it (an Elasticsearch cluster's HTTP and transport ports).
+    Picked below the ephemeral range, where outgoing connections take theirs."""
+    rng = random.Random()
+    for _ in range(100):
+        first = rng.randrange(20_000, 30_000)
+        ports = [first + n for n in range(count)] + ([first + also_at + n for n in range(count)] if also_at else [])
+        if all(_free(port) for port in ports):
+            return first
+    raise AssertionError(f"no {count} free consecutive loopback ports found")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @overload
@@ -168,6 +200,8 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         "STOREFRONT_ELASTICSEARCH_URL": settings.elasticsearch_url,
         "STOREFRONT_INDEX_PREFIX": settings.index_prefix,
         "STOREFRONT_SYNC_BATCH_SIZE": str(settings.sync_batch_size),
+        "STOREFRONT_INDEX_SHARDS": str(settings.index_shards),
+        "STOREFRONT_INDEX_REPLICAS": str(settings.index_replicas),
         **extra,
     }
 
@@ -186,6 +220,52 @@ async def run_storefront(settings: Settings, *args: str, timeout_s: float = 120)
             await process.wait()
     assert process.returncode is not None
     return subprocess.CompletedProcess([STOREFRONT, *args], process.returncode, stdout.decode(), stderr.decode())
+
+
+Process = asyncio.subprocess.Process
+
+
+async def spawn_storefront(settings: Settings, log: Path, *args: str, **extra: str) -> Process:
+    """A `storefront` process on the stores of `settings` (and the `extra` variables), its output
+    appended to `log`: a pipe nobody reads would block it."""
+    with log.open("a") as sink:
+        return await asyncio.create_subprocess_exec(STOREFRONT, *args, env=environment(settings, **extra),
+                                                    stdout=sink, stderr=sink)
+
+
+async def until_answers(url: str, process: Process, log: Path, path: str = "/healthz", timeout_s: float = 60) -> None:
+    """Until `url` + `path` answers 200; fails at once, showing the log, if the process exits first."""
+    async with httpx.AsyncClient(timeout=2) as client:
+        async def answers() -> bool:
+            if process.returncode is not None:
+                raise AssertionError(f"the process exited with {process.returncode}; see {log}")
+            try:
+                return (await client.get(f"{url}{path}")).status_code == 200
+            except httpx.TransportError:  # not listening yet
+                return False
+
+        await wait_until(answers, timeout_s, lambda: f"{url}{path} to answer 200:\n{log.read_text()}")
+
+
+@asynccontextmanager
+async def serving(settings: Settings, log: Path, *args: str, **extra: str) -> AsyncIterator[tuple[Process, str]]:
+    """`storefront serve` on a free loopback port (with `args`, e.g. --no-sync), once /healthz
+    answers: the process and its URL. Killed at the end if it still runs."""
+    port = unused_port()
+    process = await spawn_storefront(settings, log, "serve", "--port", str(port), *args, **extra)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await until_answers(url, process, log)
+        yield process, url
+    finally:
+        await kill(process)
+
+
+async def kill(process: Process) -> None:
+    """SIGKILL, unless it has exited already; returns once it is gone."""
+    if process.returncode is None:
+        process.kill()
+    await process.wait()
 
 
 async def drain(container: Container) -> int:
@@ -254,3 +334,43 @@ async def in_unit_of_work(database: Database, work: Callable[[UnitOfWork], T]) -
             return work(uow)
 
     return await database.commands.run(job)
+
+
+HOLD_TIMEOUT_S = 10
+
+
+def group_commit_writer(database: Database) -> GroupCommitWriter:
+    assert isinstance(database.commands, GroupCommitWriter)
+    return database.commands
+
+
+@asynccontextmanager
+async def writer_held(database: Database) -> AsyncIterator[None]:
+    """The command writer busy with a transaction of its own until the block ends."""
+    released, running = threading.Event(), threading.Event()
+
+    def hold(_units: UnitsOfWork) -> None:
+        running.set()
+        released.wait(HOLD_TIMEOUT_S)
+
+    held = asyncio.ensure_future(database.commands.run(hold))
+    await wait_until(running.is_set, HOLD_TIMEOUT_S, "the writer to run the holding job")
+    try:
+        yield
+    finally:
+        released.set()
+        await held
+
+
+async def one_group(database: Database, *dispatches: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run the dispatches in one group commit (queued behind a held writer, so whatever the
+    timing); returns each one's result or exception."""
+    writer = group_commit_writer(database)
+    async with writer_held(database):
+        tasks = [asyncio.ensure_future(dispatch) for dispatch in dispatches]
+        await wait_until(lambda: writer.queued == len(tasks), HOLD_TIMEOUT_S,
+                         lambda: f"{len(tasks)} commands queued; {writer.queued} are")
+        groups = writer.committed_groups
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert writer.committed_groups == groups + 2  # the holding job's group, then exactly one more
+    return results

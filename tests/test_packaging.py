@@ -38,6 +38,9 @@ def test_the_product_wheel_has_neither_the_dev_tooling_nor_the_dev_node(tmp_path
     files = _wheel_files(ROOT, tmp_path)
     assert _packages(files) == PRODUCT_PACKAGES
     assert "server/cli.py" in files
+    demo = {"server/demo/index.html", "server/demo/storefront.js", "server/demo/api.js", "server/demo/operations.js",
+            "server/demo/storefront.css", "server/demo/package.json", "server/demo/package-lock.json"}
+    assert demo <= files.keys()  # its graphql-ws comes from npm, like GraphiQL's files
     dev_files = [name for name in files if "dev_elasticsearch" in name or name.endswith((".java", "pom.xml"))]
     assert dev_files == []
     assert "storefront.cli" not in _entry_points(files)
@@ -47,6 +50,8 @@ def test_the_devtools_wheel_carries_its_maven_project_and_its_command_group(tmp_
     files = _wheel_files(ROOT / "devtools", tmp_path)
     assert _packages(files) == {"devtools"}
     resources = {"devtools/py.typed", "devtools/elasticsearch/pom.xml", "devtools/elasticsearch/log4j2.properties",
-                 "devtools/elasticsearch/java/org/elasticsearch/node/DevNode.java"}
+                 "devtools/elasticsearch/java/org/elasticsearch/node/DevNode.java", "devtools/cluster/haproxy.cfg"}
     assert resources <= files.keys()
-    assert "[storefront.cli]\nelasticsearch = devtools.elasticsearch.cli:app" in _entry_points(files)
+    assert ("[storefront.cli]\ncluster = devtools.cluster.cli:app\nelasticsearch = devtools.elasticsearch.cli:app\n"
+            "postgres = devtools.postgres.cli:app") in _entry_points(files)
+    assert {"devtools/postgres/cluster.py", "devtools/postgres/cli.py", "devtools/cluster/cli.py"} <= files.keys()

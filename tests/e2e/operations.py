@@ -111,6 +111,18 @@ mutation RegisterAndRead($input: RegisterCustomerInput!) {{
 }}
 """
 
+ERASE_CUSTOMER = f"""
+mutation Erase($input: EraseCustomerInput!) {{
+  eraseCustomer(input: $input) {{
+    __typename
+    ... on CustomerAccepted {{ id version position customer {{ {CUSTOMER_FIELDS} }} }}
+    ... on NotFoundError {{ message id }}
+    ... on ConflictError {{ message expectedVersion actualVersion }}
+    ... on InvalidStateError {{ message currentStatus }}
+  }}
+}}
+"""
+
 _ORDER_RESULT = """
     __typename
     ... on OrderAccepted { id version position }

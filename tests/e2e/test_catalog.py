@@ -186,3 +186,34 @@ async def test_paging_stays_correct_when_documents_change_between_pages(
     rest_ids = [node["id"] for node in rest]
     assert rest_ids == [p["id"] for p in by_price[5:]] + [boundary["id"]]
     assert next(node for node in rest if node["id"] == later["id"])["name"] == "Renamed"
+
+
+FACETS_BY_FRAGMENT = """
+query($search: String, $consistentWith: String) {
+  products(search: $search, first: 1, consistentWith: $consistentWith) {
+    edges { node { id } }
+    counts: facets { ...Tags }
+  }
+  categoriesOnly: products(search: $search, first: 1, consistentWith: $consistentWith) {
+    facets { category { value count } } totalCount
+  }
+}
+fragment Tags on ProductFacets { tags { value count } }
+"""
+
+
+async def test_facets_selected_through_aliases_and_fragments_count_the_whole_result(
+    api: Api, catalog: tuple[list[dict[str, Any]], str]
+) -> None:
+    """Each `products` field asks Elasticsearch only for what it selects (through aliases and
+    fragments too), and what it selects is counted over the whole result."""
+    products, position = catalog
+    matching = [p for p in products if "steel" in p["name"]]
+    data = await api(FACETS_BY_FRAGMENT, {"search": "steel", "consistentWith": position})
+    assert {b["value"]: b["count"] for b in data["products"]["counts"]["tags"]} == Counter(
+        tag for p in matching for tag in p["tags"])
+    assert "category" not in data["products"]["counts"]
+    categories_only = data["categoriesOnly"]
+    assert {b["value"]: b["count"] for b in categories_only["facets"]["category"]} == Counter(
+        p["category"] for p in matching)
+    assert categories_only["totalCount"] == len(matching) > 1

@@ -6,7 +6,6 @@ import asyncio
 import importlib.util
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -16,13 +15,16 @@ from pathlib import Path
 
 import pytest
 import typer
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 from typer.core import TyperGroup
 
 from read_model.products import ProductStore
 from server.bootstrap import Container
 from server.cli import app as cli_app
 from server.settings import Settings
-from tests.support import STOREFRONT, environment
+from tests.support import STOREFRONT, environment, unused_port
 from write_model.commands import CreateProduct
 from write_model.results import Accepted
 
@@ -43,12 +45,6 @@ def _storefront_each(commands: list[tuple[str, ...]], env: dict[str, str]) -> li
         stdout, stderr = process.communicate(timeout=120)
         results.append(subprocess.CompletedProcess([STOREFRONT, *command], process.returncode, stdout, stderr))
     return results
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _command_paths(command: object, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -80,13 +76,23 @@ def test_every_help_shows_flags_without_a_value(settings: Settings) -> None:
     assert re.search(r"^\s+--port PORT\s+Port to bind", serve, re.MULTILINE), serve
 
 
-def test_migrate_creates_the_write_model(settings: Settings, tmp_path: Path) -> None:
+async def test_migrate_creates_the_write_model(settings: Settings, empty_database_url: str) -> None:
+    result = await asyncio.to_thread(_storefront, "migrate",
+                                     env=environment(settings, STOREFRONT_DATABASE_URL=empty_database_url))
+    assert result.returncode == 0, result.stderr
+    engine = create_async_engine(empty_database_url)
+    async with engine.connect() as connection:
+        tables = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+    await engine.dispose()
+    assert {"products", "outbox", "outbox_head", "idempotency_keys", "consumer_checkpoints"} <= tables
+
+
+@pytest.mark.sqlite_only  # WAL is SQLite's own
+def test_migrate_puts_the_sqlite_file_in_wal_mode(settings: Settings, tmp_path: Path) -> None:
     result = _storefront("migrate", env=environment(settings))
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "write.db") as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert {"products", "outbox", "outbox_head", "idempotency_keys", "consumer_checkpoints"} <= tables
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str, absent: tuple[str, ...] = (),
@@ -116,13 +122,13 @@ def test_each_invalid_setting_gets_a_line_of_its_own(settings: Settings) -> None
 
 
 def test_a_malformed_elasticsearch_url_is_one_line(settings: Settings) -> None:
-    commands = [("reindex",), ("serve", "--port", str(_closed_port())), ("sync",)]
+    commands = [("reindex",), ("serve", "--port", str(unused_port())), ("sync",)]
     for result in _storefront_each(commands, environment(settings, STOREFRONT_ELASTICSEARCH_URL="notaurl")):
         _assert_one_line_error(result, "STOREFRONT_ELASTICSEARCH_URL", "'scheme'", absent=("STOREFRONT_DATABASE_URL",))
 
 
 def test_an_unreachable_elasticsearch_is_one_line_naming_it(container: Container, settings: Settings) -> None:
-    closed = f"http://127.0.0.1:{_closed_port()}"
+    closed = f"http://127.0.0.1:{unused_port()}"
     commands = [("reindex",), ("reindex", "--index", "orders")]
     for result in _storefront_each(commands, environment(settings, STOREFRONT_ELASTICSEARCH_URL=closed)):
         _assert_one_line_error(result, "Elasticsearch does not answer", "STOREFRONT_ELASTICSEARCH_URL",
@@ -132,13 +138,14 @@ def test_an_unreachable_elasticsearch_is_one_line_naming_it(container: Container
 _ASYNCPG = importlib.util.find_spec("asyncpg") is not None
 
 
+@pytest.mark.sqlite_only  # names a database URL of its own: the backend under test does not matter
 @pytest.mark.parametrize(("url", "fault"), [
     ("mysql://x", "mysql+mysqldb is not an asyncio driver"),
     ("sqlite:///./write.db", "sqlite+pysqlite is not an asyncio driver"),
     ("notaurl", "not a database URL"),
     ("foo+bar://x", "SQLAlchemy knows no database 'foo+bar'"),
     ("sqlite+aiosqlite://", "in-memory SQLite"),
-    (f"postgresql+asyncpg://storefront@127.0.0.1:{_closed_port()}/storefront",
+    (f"postgresql+asyncpg://storefront@127.0.0.1:{unused_port()}/storefront",
      "does not answer" if _ASYNCPG else "Python module asyncpg, which is not installed"),
 ])
 def test_a_database_url_that_cannot_work_is_one_line(settings: Settings, url: str, fault: str) -> None:
@@ -146,21 +153,34 @@ def test_a_database_url_that_cannot_work_is_one_line(settings: Settings, url: st
     _assert_one_line_error(result, "STOREFRONT_DATABASE_URL", fault, absent=("STOREFRONT_ELASTICSEARCH_URL",))
 
 
+@pytest.mark.postgres_only
+def test_a_postgresql_that_refuses_the_url_is_one_line_at_start(settings: Settings) -> None:
+    url = make_url(settings.database_url)
+    refusals = [(url.set(password="wrong"), "password authentication failed"),
+                (url.set(database="no_such_database"), 'database "no_such_database" does not exist')]
+    for refused, fault in refusals:
+        env = environment(settings, STOREFRONT_DATABASE_URL=refused.render_as_string(hide_password=False))
+        for result in _storefront_each([("migrate",), ("serve", "--port", str(unused_port()), "--no-sync")], env):
+            _assert_one_line_error(result, "STOREFRONT_DATABASE_URL", fault, absent=("wrong",))
+
+
 def test_every_command_that_opens_the_database_names_a_bad_url(settings: Settings) -> None:
-    commands = [("serve", "--port", str(_closed_port())), ("sync",), ("reindex",), ("dead-letters", "list"),
+    commands = [("serve", "--port", str(unused_port())), ("sync",), ("reindex",), ("dead-letters", "list"),
                 ("dead-letters", "retry", "--all")]
     for result in _storefront_each(commands, environment(settings, STOREFRONT_DATABASE_URL="mysql://x")):
         _assert_one_line_error(result, "STOREFRONT_DATABASE_URL", "mysql+mysqldb is not an asyncio driver")
 
 
+@pytest.mark.sqlite_only  # names a database URL of its own: the backend under test does not matter
 def test_a_sqlite_file_in_a_missing_directory_is_named(settings: Settings, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'write.db'}"
-    commands = [("migrate",), ("serve", "--port", str(_closed_port()))]
+    commands = [("migrate",), ("serve", "--port", str(unused_port()))]
     for result in _storefront_each(commands, environment(settings, STOREFRONT_DATABASE_URL=url)):
         _assert_one_line_error(result, "STOREFRONT_DATABASE_URL", f"{tmp_path / 'missing-dir'} of the SQLite file "
                                "does not exist")
 
 
+@pytest.mark.sqlite_only  # names a database URL of its own: the backend under test does not matter
 def test_a_database_that_fails_is_one_line(settings: Settings, tmp_path: Path) -> None:
     """The path is a directory: SQLite cannot open it as a file."""
     result = _storefront("migrate", env=environment(settings, STOREFRONT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}"))
@@ -190,7 +210,7 @@ def test_status_of_a_node_that_is_not_there(settings: Settings) -> None:
 async def test_sync_without_elasticsearch_warns_a_line_per_retry_and_stops_on_sigterm(settings: Settings) -> None:
     """Retries of the client and of the worker are expected failures: one WARNING line each, no
     traceback; SIGTERM still ends the worker although it never gets to finish a batch."""
-    closed = f"http://127.0.0.1:{_closed_port()}"
+    closed = f"http://127.0.0.1:{unused_port()}"
     worker = await asyncio.create_subprocess_exec(
         STOREFRONT, "sync", env=environment(settings, STOREFRONT_ELASTICSEARCH_URL=closed),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

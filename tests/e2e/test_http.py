@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,7 +10,7 @@ import pytest
 
 from server.settings import Settings
 from tests.e2e.operations import SYNC_STATUS
-from tests.support import Api, running_server
+from tests.support import Api, running_server, unused_port
 
 
 async def test_queries_may_use_get(api: Api) -> None:
@@ -41,15 +40,9 @@ async def test_health_and_readiness_when_everything_answers(api: Api) -> None:
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 async def server_without_elasticsearch(settings: Settings) -> AsyncIterator[str]:
-    dead = settings.model_copy(update={"elasticsearch_url": f"http://127.0.0.1:{_closed_port()}"})
+    dead = settings.model_copy(update={"elasticsearch_url": f"http://127.0.0.1:{unused_port()}"})
     async with running_server(dead, run_worker=False, clean_up=False) as (url, _app):
         yield url
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,15 +115,18 @@ async def secured(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+# The authorization is made when the test runs: a token minted at collection would have expired
+# by the time a long suite reaches it.
 @pytest.mark.parametrize(("authorization", "query", "variables", "code"), [
-    ("Bearer not-a-token", PRODUCT_CHANGED, {}, "UNAUTHENTICATED"),
-    (None, ORDER_CHANGED, {}, "UNAUTHENTICATED"),
-    (f"Bearer {token('c-1', ['customer'])}", ORDER_CHANGED, {"customerId": "c-2"}, "FORBIDDEN"),
-])
+    (lambda: "Bearer not-a-token", PRODUCT_CHANGED, {}, "UNAUTHENTICATED"),
+    (lambda: None, ORDER_CHANGED, {}, "UNAUTHENTICATED"),
+    (lambda: f"Bearer {token('c-1', ['customer'])}", ORDER_CHANGED, {"customerId": "c-2"}, "FORBIDDEN"),
+], ids=["bad token", "anonymous", "another customer's orders"])
 async def test_http_subscriptions_follow_the_auth_rules_of_websockets(
-    secured: httpx.AsyncClient, authorization: str | None, query: str, variables: dict[str, Any], code: str
+    secured: httpx.AsyncClient, authorization: Callable[[], str | None], query: str, variables: dict[str, Any],
+    code: str,
 ) -> None:
-    headers = {"accept": MULTIPART} | ({"authorization": authorization} if authorization else {})
+    headers = {"accept": MULTIPART} | ({"authorization": bearer} if (bearer := authorization()) else {})
     async with secured.stream("POST", "/graphql", json={"query": query, "variables": variables},
                               headers=headers) as response:
         payload = await _first_payload(response)

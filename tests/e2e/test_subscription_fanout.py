@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from asyncio.subprocess import Process
 from pathlib import Path
 
@@ -14,14 +13,8 @@ from server.bootstrap import Container
 from server.settings import Settings
 from tests.e2e.test_subscriptions import PRODUCT_CHANGED, RawSocket
 from tests.faults.workload import Workload
-from tests.support import STOREFRONT, environment, wait_until
+from tests.support import STOREFRONT, environment, unused_port, wait_until
 from write_model import events
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _spawn(settings: Settings, log: Path, *args: str) -> Process:
@@ -46,7 +39,7 @@ async def _until_ready(url: str, timeout_s: float = 60) -> None:
 async def test_every_api_process_notifies_every_change_once_and_in_order(
     container: Container, settings: Settings, tmp_path: Path
 ) -> None:
-    ports = [_free_port(), _free_port()]
+    ports = [unused_port(), unused_port()]
     processes = [await _spawn(settings, tmp_path / f"api-{port}.log", "serve", "--no-sync", "--port", str(port))
                  for port in ports]
     processes.append(await _spawn(settings, tmp_path / "worker.log", "sync"))

@@ -26,7 +26,7 @@ def dev_project(es_url: str) -> Iterator[Project]:
     """This test stops and starts the node, so it must be this project's own dev node."""
     project = Project.find(PROJECT_ROOT)
     running = dev_elasticsearch.status(project, _port(es_url))
-    if running is None or running.url != es_url or running.pid is None:
+    if [(node.url, node.pid is not None) for node in running] != [(es_url, True)]:
         pytest.fail(f"{es_url} is not the project's dev node (scripts/test starts one); cannot stop it")
     yield project
     dev_elasticsearch.start(project, _port(es_url))  # whatever happened, the next test gets its node back

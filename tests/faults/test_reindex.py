@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from read_model.indices import ALL_INDICES, indices_behind
+from read_model.indices import FROM_STATE, indices_behind
 from server.bootstrap import Container
 from server.settings import Settings
 from tests.e2e.operations import (
@@ -125,7 +125,7 @@ async def test_reindex_under_concurrent_writes_and_reads_loses_nothing_and_drops
     await assert_read_model_matches_write_model(container)
     assert "\x1b" not in result.stdout  # no bar, no colours: the output is a pipe
     client, prefix = container.elasticsearch, settings.index_prefix
-    for definition in ALL_INDICES:
+    for definition in FROM_STATE:
         alias = definition.alias(prefix)
         served = await indices_behind(client, alias)
         assert len(served) == 1 and served[0].startswith(f"{alias}-r"), served

@@ -13,7 +13,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.e2e.operations import CREATE_PRODUCT, PLACE_ORDER, REGISTER_CUSTOMER
+from tests.e2e.operations import CREATE_PRODUCT, ERASE_CUSTOMER, PLACE_ORDER, REGISTER_CUSTOMER
 from tests.support import Api, Secured, token
 
 CALLERS = ["anonymous", "customer A", "customer B", "admin", "expired", "bad signature", "wrong role"]
@@ -83,6 +83,9 @@ EVERYONE = expect(OK, OK, OK, OK, OK)
 OWNER_A = expect(UNAUTHENTICATED, OK, NULL, OK, FORBIDDEN)
 ADMIN_ONLY = expect(UNAUTHENTICATED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN)
 
+# Each event's stream id stands for the node, so a page reads as whose stream it is.
+_HISTORY = "query($id: ID!) { history(stream: STREAM, id: $id) { edges { node { id: streamId } } } }"
+
 QUERIES: list[tuple[str, str, Variables, dict[str, str]]] = [
     ("product", "query($id: ID!) { product(id: $id) { id } }", fixed(lambda w: {"id": w.product}), EVERYONE),
     ("products", "{ products { totalCount } }", fixed(lambda w: {}), EVERYONE),
@@ -96,6 +99,16 @@ QUERIES: list[tuple[str, str, Variables, dict[str, str]]] = [
      fixed(lambda w: {"f": {"customerId": w.customer_b}}), expect(UNAUTHENTICATED, "none", "only B", "only B",
                                                                    FORBIDDEN)),
     ("syncStatus", "{ syncStatus { lag } }", fixed(lambda w: {}), ADMIN_ONLY),
+    ("history of a product", "query($id: ID!) { history(stream: PRODUCT, id: $id) { totalCount } }",
+     fixed(lambda w: {"id": w.product}), EVERYONE),
+    ("history of customer A", _HISTORY.replace("STREAM", "CUSTOMER"), fixed(lambda w: {"id": w.customer_a}),
+     expect(UNAUTHENTICATED, "only A", "none", "only A", FORBIDDEN)),
+    ("history of order A", _HISTORY.replace("STREAM", "ORDER"), fixed(lambda w: {"id": w.order_a}),
+     expect(UNAUTHENTICATED, "only A", "none", "only A", FORBIDDEN)),
+    ("product asOf", "query($id: ID!) { product(id: $id, asOf: \"9999\") { id } }", fixed(lambda w: {"id": w.product}),
+     EVERYONE),
+    ("order asOf", "query($id: ID!) { order(id: $id, asOf: \"9999\") { id } }", fixed(lambda w: {"id": w.order_a}),
+     OWNER_A),
 ]
 
 _RESULT = "{ __typename ... on NotFoundError { id } }"
@@ -107,6 +120,13 @@ async def _cancel_variables(world: World) -> dict[str, Any]:
 
 async def _ship_variables(world: World) -> dict[str, Any]:
     return {"input": {"id": await world.new_order_of_a()}}
+
+
+async def _erase_variables(world: World) -> dict[str, Any]:
+    """Someone new each time: neither A nor B, so only an admin may erase them."""
+    registered = await world.admin(REGISTER_CUSTOMER, {"input": {"email": f"gone{_unique()}@auth.test",
+                                                                  "name": "Gone"}})
+    return {"input": {"id": registered["registerCustomer"]["id"]}}
 
 
 MUTATIONS: list[tuple[str, str, Variables, dict[str, str]]] = [
@@ -131,6 +151,7 @@ MUTATIONS: list[tuple[str, str, Variables, dict[str, str]]] = [
      _cancel_variables, expect(UNAUTHENTICATED, OK, NOT_FOUND, OK, FORBIDDEN)),
     ("shipOrder", f"mutation($input: ShipOrderInput!) {{ shipOrder(input: $input) {_RESULT} }}",
      _ship_variables, ADMIN_ONLY),
+    ("eraseCustomer of someone else", ERASE_CUSTOMER, _erase_variables, ADMIN_ONLY),
 ]
 
 _counter = iter(range(1_000_000))
