@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_scan
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,14 +19,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bench.common.benchmark import Benchmark
 from bench.common.catalog import product_input
 from bench.common.context import Run
-from bench.common.elastic import products_index, raw_bulk, warm_up
+from bench.common.elastic import raw_bulk, warm_up
 from bench.common.measure import Throughput, closed_loop
 from bench.common.plots import bars
 from bench.common.profiling import profiled
 from bench.common.results import Outcome, Row, ratio_at_least
-from read_model.indices import PRODUCTS, ensure_indices
+from read_model.indices import EVENTS, PRODUCTS, create_index, ensure_indices
 from server.bootstrap import Container, build, migrate
-from sync.projections import product_document, project
+from sync.projections import IndexDocument, product_document, project
 from write_model.commands import AdjustStock, Command, CreateProduct, UpdateProduct
 from write_model.events import StoredEvent
 from write_model.products import state_payload
@@ -56,11 +57,10 @@ async def run(run: Run, sizes: Sizes) -> Outcome:
         await ensure_indices(client, settings.index_prefix)
         writes = await _write_backlog(container, sizes)
         head = await container.outbox.head()
-        operations = [(target.id, target.document) for event in await _all_events(container, head)
+        operations = [target for event in await _all_events(container, head)
                       for target in project(event, settings.currency)]
         await warm_up(client, f"{run.run_id}-b2-warm")
-        raw_alias = await products_index(client, f"{run.run_id}-b2-raw")
-        raw_seconds, _ = await raw_bulk(client, raw_alias, operations, sizes.batch_size)
+        raw_seconds = await _raw_baseline(client, f"{run.run_id}-b2-raw", operations, sizes.batch_size)
         with profiled(run.profile_file("B2-worker")):
             drain_seconds = await _drain(container, head)
         lost = await _lost(container)
@@ -72,14 +72,15 @@ async def run(run: Run, sizes: Sizes) -> Outcome:
     problems += [f"checkpoint {checkpoint:,} short of head {head:,}"] if checkpoint != head else []
     problems += [f"{parked:,} dead letters"] if parked else []
     outcome = Outcome(rows=[Row("B2", "backlog drain", "events/s", head / drain_seconds, head / raw_seconds,
-                                ratio_at_least(0.7), "; ".join(problems) or None)])
+                                ratio_at_least(0.8), "; ".join(problems) or None)])
     outcome.notes += [
         f"Backlog: {writes.done:,} commands ({head:,} events) through the command bus by {WRITERS} concurrent "
         f"writers at {writes.per_second:,.0f} commands/s, with no worker running.",
         f"Ours: `SyncWorker.run()` (lease, outbox tail, bulk, refresh, checkpoint) started on the backlog and "
         f"waited for with `IndexedPositionTracker.wait_for(head)`: {drain_seconds:.1f} s.",
         f"Baseline (the B1 method on these events): `async_streaming_bulk` of the {len(operations):,} projected "
-        f"documents, one per event in order, chunk size {sizes.batch_size}, one refresh: {raw_seconds:.1f} s.",
+        f"documents (each event's product and its entry in the events index), index by index, chunk size "
+        f"{sizes.batch_size}, a refresh after each: {raw_seconds:.1f} s.",
         f"Zero lost: {lost:,} product documents differ from the write model; checkpoint {checkpoint:,} of head "
         f"{head:,}; {parked:,} dead letters.",
     ]
@@ -115,6 +116,18 @@ def _create_arguments(given: dict[str, Any]) -> dict[str, Any]:
     return {"sku": given["sku"], "name": given["name"], "description": given["description"],
             "category": given["category"], "tags": tuple(given["tags"]), "price": Decimal(given["price"]),
             "initial_stock": given["initialStock"]}
+
+
+async def _raw_baseline(client: AsyncElasticsearch, prefix: str, documents: list[IndexDocument],
+                        chunk_size: int) -> float:
+    """The B1 method on the documents the worker writes, one index after the other; the seconds in all."""
+    seconds = 0.0
+    for definition in (PRODUCTS, EVENTS):
+        alias = definition.alias(prefix)
+        await create_index(client, definition.concrete(prefix), definition, alias=alias)
+        pairs = [(document.id, document.document) for document in documents if document.index is definition]
+        seconds += (await raw_bulk(client, alias, pairs, chunk_size))[0]
+    return seconds
 
 
 async def _all_events(container: Container, head: int) -> list[StoredEvent]:

@@ -24,6 +24,11 @@ from bench import (
     b8_fanout,
     b9_startup,
     b10_validation,
+    c1_haproxy,
+    p1_postgres_create,
+    p2_postgres_lag,
+    r1_search,
+    v1_verify,
     w1_create,
     w2_orders,
     w3_lag,
@@ -37,7 +42,9 @@ from bench.common.results import Outcome
 # W1-W3 (the write path against the stack's floor and raw sqlite3) replaced B6, B7 and B3.
 BENCHMARKS: list[Benchmark[Any]] = [
     b1_worker.BENCHMARK, b2_backlog.BENCHMARK, b4_search.BENCHMARK, b5_page.BENCHMARK, b8_fanout.BENCHMARK,
-    b9_startup.BENCHMARK, b10_validation.BENCHMARK, w1_create.BENCHMARK, w2_orders.BENCHMARK, w3_lag.BENCHMARK,
+    b9_startup.BENCHMARK, b10_validation.BENCHMARK, r1_search.BENCHMARK, w1_create.BENCHMARK, w2_orders.BENCHMARK,
+    w3_lag.BENCHMARK, v1_verify.BENCHMARK, c1_haproxy.BENCHMARK, p1_postgres_create.BENCHMARK,
+    p2_postgres_lag.BENCHMARK,
 ]
 # A benchmark that runs past this is stopped and reported as failed: load never runs unbounded.
 TIME_LIMIT_S = {"smoke": 120.0, "full": 300.0}

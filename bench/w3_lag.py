@@ -1,6 +1,7 @@
 """W3: default `storefront serve` (in-process sync worker) at 200 `createProduct`/s offered: does
 it keep up, and how long from commit to the `productChanged` notification, against the raw path
-of the same change: a sqlite3 transaction, a bulk index with `refresh=true`, reading it back."""
+of the same change: a sqlite3 transaction, a bulk index with `refresh=true`, reading it back.
+P2 (`p2_postgres_lag.py`) measures the same on PostgreSQL with this module's `lag_outcome`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from bench.common.plots import latency_cdf, scatter
 from bench.common.raw_sqlite import RawWriter
 from bench.common.results import REPORT_ONLY, Outcome, Row, ratio_at_least, ratio_at_most
 from bench.common.server import SUBSCRIPTIONS_OPEN, cpu_seconds, rss_kib, serve, wait_for_gauge
+from server.settings import Settings
 from sync.projections import product_document
 
 WARM_UP = 20
@@ -48,17 +51,36 @@ class Ours:
     rss_kib: int
 
 
+# Commits one change's rows (product, outbox head, outbox row) on the baseline's store.
+Commit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
 async def run(run: Run, sizes: Sizes) -> Outcome:
-    ours = await _ours(run, sizes)
-    baseline = await _baseline(run, sizes)
+    writer = await RawWriter.create(run.settings("w3-raw").database_url)
+
+    async def commit(state: dict[str, Any]) -> None:
+        writer.command(state)
+
+    try:
+        return await lag_outcome(run, sizes, "W3", run.settings("w3"), commit, "sqlite3")
+    finally:
+        writer.close()
+
+
+async def lag_outcome(run: Run, sizes: Sizes, benchmark: str, settings: Settings, commit: Commit, store: str
+                      ) -> Outcome:
+    """Ours on `settings`' write model, then the baseline committing with `commit` on `store`."""
+    name = benchmark.lower()
+    ours = await _ours(run, sizes, settings, benchmark)
+    baseline = await _baseline(run, sizes, f"{name}-raw", commit)
     lost = ours.load.done - len(ours.lags.seconds)
     offered = int(sizes.rate * sizes.seconds)
     outcome = Outcome(rows=[
-        Row("W3", f"createProduct at {sizes.rate:g}/s offered, achieved", "mutations/s", ours.load.per_second,
+        Row(benchmark, f"createProduct at {sizes.rate:g}/s offered, achieved", "mutations/s", ours.load.per_second,
             sizes.rate, ratio_at_least(0.95)),
-        Row("W3", "commit -> productChanged p99", "ms", ours.lags.p99_ms, baseline.p99_ms, ratio_at_most(5),
+        Row(benchmark, "commit -> productChanged p99", "ms", ours.lags.p99_ms, baseline.p99_ms, ratio_at_most(5),
             f"{lost:,} changes never notified" if lost else None),
-        Row("W3", "commit -> productChanged p50", "ms", ours.lags.p50_ms, baseline.p50_ms, REPORT_ONLY),
+        Row(benchmark, "commit -> productChanged p50", "ms", ours.lags.p50_ms, baseline.p50_ms, REPORT_ONLY),
     ])
     outcome.notes += [
         f"Ours: {offered:,} `createProduct` over HTTP paced open-loop at {sizes.rate:g}/s (at most {MAX_IN_FLIGHT} "
@@ -74,26 +96,27 @@ async def run(run: Run, sizes: Sizes) -> Outcome:
         f"{1000 * ours.cpu_s / max(1, ours.load.done):.2f} ms per mutation, worker included; RSS "
         f"{ours.rss_kib / 1024:.0f} MiB after it.",
         f"Baseline: {sizes.baseline_changes:,} changes one after another (after {WARM_UP} not counted), each a "
-        "sqlite3 transaction (product row, outbox head, outbox row), then a bulk index of its projected document "
+        f"{store} transaction (product row, outbox head, outbox row), then a bulk index of its projected document "
         f"with refresh=true, then a GET of it; lag from the commit to the document read back: {baseline.summary()}. "
         "One at a time: at 200/s a refresh per change queues in Elasticsearch (p50 about 1 s on a 2-core machine), "
         "which would measure that queue rather than the path.",
     ]
     outcome.plots += [
-        latency_cdf(run.out / "w3-lag.png", "W3: commit -> notified",
+        latency_cdf(run.out / f"{name}-lag.png", f"{benchmark}: commit -> notified",
                     {"ours (commit -> productChanged)": ours.lags.ms,
-                     "baseline (sqlite3, bulk refresh=true, get)": baseline.ms}),
-        scatter(run.out / "w3-lag-over-time.png", "W3: lag of each mutation over the run", ours.since_start,
+                     f"baseline ({store}, bulk refresh=true, get)": baseline.ms}),
+        scatter(run.out / f"{name}-lag-over-time.png", f"{benchmark}: lag of each mutation over the run",
+                ours.since_start,
                 ours.lags.ms, "seconds into the run", "lag (ms)"),
     ]
     return outcome
 
 
-async def _ours(run: Run, sizes: Sizes) -> Ours:
+async def _ours(run: Run, sizes: Sizes, settings: Settings, benchmark: str) -> Ours:
     rng = random.Random(3)
     answered: dict[int, float] = {}
-    async with (serve(run.settings("w3"), run.log_path("w3"), worker=True,
-                      profile_to=run.profile_file("W3-server")) as served,
+    async with (serve(settings, run.log_path(benchmark.lower()), worker=True,
+                      profile_to=run.profile_file(f"{benchmark}-server")) as served,
                 graphql_client(served.graphql_url, connections=MAX_IN_FLIGHT) as api):
         listener = Listener(await open_subscription(served.ws_url, PRODUCT_CHANGED))
         try:
@@ -126,27 +149,23 @@ def _position(message: str) -> int | None:
     return int(body["payload"]["data"]["productChanged"]["position"]) if body.get("type") == "next" else None
 
 
-async def _baseline(run: Run, sizes: Sizes) -> Latencies:
-    writer = await RawWriter.create(run.settings("w3-raw").database_url)
+async def _baseline(run: Run, sizes: Sizes, name: str, commit: Commit) -> Latencies:
     lags: list[float] = []
-    try:
-        async with AsyncElasticsearch(run.es_url, request_timeout=60) as client:
-            alias = await products_index(client, f"{run.run_id}-w3-raw")
-            rng = random.Random(33)
-            for n in range(WARM_UP + sizes.baseline_changes):
-                state = product_state(n, rng)
-                writer.command(state)
-                committed = time.perf_counter()
-                document = product_document(state, CURRENCY)
-                indexed = await client.bulk(operations=[{"index": {"_index": alias, "_id": state["id"]}}, document],
-                                            refresh=True)
-                if indexed["errors"]:
-                    raise RuntimeError(f"the baseline bulk failed: {indexed}")
-                await client.get(index=alias, id=state["id"])
-                if n >= WARM_UP:
-                    lags.append(time.perf_counter() - committed)
-    finally:
-        writer.close()
+    async with AsyncElasticsearch(run.es_url, request_timeout=60) as client:
+        alias = await products_index(client, f"{run.run_id}-{name}")
+        rng = random.Random(33)
+        for n in range(WARM_UP + sizes.baseline_changes):
+            state = product_state(n, rng)
+            await commit(state)
+            committed = time.perf_counter()
+            document = product_document(state, CURRENCY)
+            indexed = await client.bulk(operations=[{"index": {"_index": alias, "_id": state["id"]}}, document],
+                                        refresh=True)
+            if indexed["errors"]:
+                raise RuntimeError(f"the baseline bulk failed: {indexed}")
+            await client.get(index=alias, id=state["id"])
+            if n >= WARM_UP:
+                lags.append(time.perf_counter() - committed)
     return Latencies(lags)
 
 

@@ -1,4 +1,4 @@
--- wrk script of W1 and W2 (see bench/common/wrk.py). POSTs the JSON bodies of the file given as
+-- wrk script of W1, W2 and R1 (see bench/common/wrk.py). POSTs the JSON bodies of the file given as
 -- the first argument, one per line, in turn. "@N@" in a body becomes "<label>-<thread>-<request>"
 -- (label: the second argument), unique per request, e.g. a SKU. Each answer is tallied by its
 -- first __typename, "errors" or "status-<code>", and the tallies are printed at the end: GraphQL
@@ -44,7 +44,8 @@ function response(status, headers, body)
   elseif body:find('"errors"', 1, true) then
     kind = "errors"
   else
-    kind = body:match('"__typename"%s*:%s*"(%w+)"') or "unknown"
+    -- "hits": an answer of Elasticsearch's _search (R1's raw baseline)
+    kind = body:match('"__typename"%s*:%s*"(%w+)"') or (body:find('"hits"', 1, true) and "hits") or "unknown"
   end
   answers[kind] = (answers[kind] or 0) + 1
 end

@@ -84,7 +84,8 @@ class GraphQL:
 
 @asynccontextmanager
 async def graphql_client(url: str, connections: int = 16) -> AsyncIterator[GraphQL]:
-    connector = aiohttp.TCPConnector(limit=connections)
+    # Idle connections are let go before uvicorn's keep-alive timeout (5 s) can close one under a request.
+    connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=4.0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         yield GraphQL(session, url)
 

@@ -20,7 +20,7 @@ def ensure_node() -> tuple[str, bool]:
         return url, False
     if url != DEFAULT_URL:
         raise RuntimeError(f"Elasticsearch at {url} does not answer")
-    return dev_elasticsearch.start(Project.find(PROJECT_ROOT), 9200), True
+    return dev_elasticsearch.urls(dev_elasticsearch.start(Project.find(PROJECT_ROOT), 9200)), True
 
 
 def stop_node() -> None:

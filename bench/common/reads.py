@@ -12,7 +12,7 @@ from bench.common.graphql import graphql_client
 from bench.common.measure import Latencies, alternating
 from bench.common.server import serve
 from read_model.indices import PRODUCTS
-from read_model.products import _SORTS, FACET_SIZE, ProductQuery, _query
+from read_model.products import _SORTS, ProductQuery, _query, aggregations
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,13 @@ class ReadCase:
 
 
 def search_body(query: ProductQuery) -> dict[str, Any]:
-    """The request `ProductStore.search` sends for `query`, built from its own parts."""
-    return {
-        "query": _query(query), "sort": _SORTS[query.sort], "size": query.first + 1, "track_total_hits": True,
-        "aggs": {"category": {"terms": {"field": "category", "size": FACET_SIZE}},
-                 "tags": {"terms": {"field": "tags", "size": FACET_SIZE}}},
-    }
+    """The request `ProductStore.search` sends for `query`, built from its own parts: the facets
+    and the total the GraphQL query selects, as the resolver sets them."""
+    body = {"query": _query(query), "sort": _SORTS[query.sort], "size": query.first + 1,
+            "track_total_hits": query.count_total}
+    if query.facets:
+        body["aggs"] = aggregations(query.facets)
+    return body
 
 
 async def compare(run: Run, case: ReadCase, corpus: int, count: int, warm_up: int) -> tuple[Latencies, Latencies]:

@@ -118,15 +118,17 @@ async def serve(settings: Settings, log: Path, *, worker: bool, profile_to: Path
 
 
 @asynccontextmanager
-async def serve_floor(log: Path) -> AsyncIterator[Served]:
-    """`bench/floor_server.py` under uvicorn, as `storefront serve` runs (uvloop, httptools, no
-    access log), ready to answer."""
+async def serve_floor(log: Path, app: str = "bench.floor_server:app", env: dict[str, str] | None = None
+                      ) -> AsyncIterator[Served]:
+    """A floor server (`bench/floor_server.py` unless `app` names another) under uvicorn, as
+    `storefront serve` runs (uvloop, httptools, no access log), ready to answer; `env` is added
+    to its environment."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "bench.floor_server:app", "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning", "--no-access-log"]
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    async with spawned(command, log) as process:
+    async with spawned(command, log, None if env is None else {**os.environ, **env}) as process:
         await _wait_until_healthy(url, process, log)
         yield Served(url, process.pid, time.perf_counter() - started)
 
