@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        problems, warnings = await _readiness(container)
+        problems, warnings = await _readiness(container, runs_worker=run_worker)
         problems += supervisor.problems()
         if problems:
             return JSONResponse({"status": "unavailable", "reasons": problems}, status_code=503)
@@ -89,7 +89,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
     return app
 
 
-async def _readiness(container: Container) -> tuple[list[str], list[str]]:
+async def _readiness(container: Container, *, runs_worker: bool) -> tuple[list[str], list[str]]:
     """What keeps this process out of service, and what it serves despite."""
     problems, warnings = [], []
     try:
@@ -111,9 +111,12 @@ async def _readiness(container: Container) -> tuple[list[str], list[str]]:
             warnings.append(f"elasticsearch: the read model's indices are yellow ({health['unassigned_shards']}"
                             f" replica shards unassigned, {health['number_of_nodes']} nodes): reads answer,"
                             " with less redundancy")
+    # A stalled worker fails the readiness of a process that runs one. An API process without a
+    # worker (`serve --no-sync`) answers as well as any other meanwhile: a load balancer that took
+    # every such process out for a stall elsewhere would turn a lagging read model into an outage.
     stalled = container.monitor.stalled()
     if stalled:
-        problems.append(stalled)
+        (problems if runs_worker else warnings).append(stalled)
     return problems, warnings
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.settings import Settings
@@ -43,24 +42,48 @@ async def test_metrics_show_indexing_and_requests(api: Api) -> None:
     assert samples[requests] >= 2
 
 
-@pytest.fixture
-async def server_without_worker(settings: Settings) -> AsyncIterator[str]:
+async def _create_one_product(http: httpx.AsyncClient) -> None:
+    created = await http.post("/graphql", json={"query": CREATE_PRODUCT, "variables": {
+        "input": {"sku": "S-1", "name": "Stuck", "category": "c", "price": "1"}}})
+    assert created.json()["data"]["createProduct"]["__typename"] == "ProductAccepted", created.text
+
+
+async def _once_stalled(http: httpx.AsyncClient) -> httpx.Response:
+    async def stalled() -> httpx.Response | None:
+        ready = await http.get("/readyz")
+        body = ready.json()
+        return ready if any("sync worker stalled" in line for line in body.get("reasons", body.get("warnings", []))) \
+            else None
+
+    return await wait_until(stalled, 10, "readiness to report a stalled worker")
+
+
+async def test_a_process_whose_worker_cannot_index_is_not_ready(settings: Settings) -> None:
+    """Its worker is alive but a hung holder keeps the lease: events wait and nothing indexes them."""
     quick_to_worry = settings.model_copy(update={"sync_stall_after_s": 1.0})
-    async with running_server(quick_to_worry, run_worker=False) as (url, _app):
-        yield url
-
-
-async def test_readiness_fails_when_events_wait_and_nothing_indexes_them(server_without_worker: str) -> None:
-    async with httpx.AsyncClient(base_url=server_without_worker, timeout=30) as http:
+    async with running_server(quick_to_worry) as (url, app), httpx.AsyncClient(base_url=url, timeout=30) as http:
         assert (await http.get("/readyz")).status_code == 200  # idle with no lag is healthy
-        await http.post("/graphql", json={"query": CREATE_PRODUCT, "variables": {
-            "input": {"sku": "S-1", "name": "Stuck", "category": "c", "price": "1"}}})
+        container = app.state.container
+        await container.tracking.lease("hung-worker", timedelta(seconds=300)).take_over(timedelta(seconds=30))
+        await _create_one_product(http)
 
-        async def not_ready() -> httpx.Response | None:
-            ready = await http.get("/readyz")
-            return ready if ready.status_code != 200 else None
-
-        ready = await wait_until(not_ready, 10, "a stalled worker to fail readiness")
+        ready = await _once_stalled(http)
         assert ready.status_code == 503
         [reason] = ready.json()["reasons"]
         assert reason.startswith("sync worker stalled: 1 events waiting, no progress for")
+
+
+async def test_an_api_process_without_a_worker_names_the_stall_and_stays_in_service(settings: Settings) -> None:
+    """`serve --no-sync` behind a load balancer: the stall is elsewhere, and so is its cure."""
+    quick_to_worry = settings.model_copy(update={"sync_stall_after_s": 1.0})
+    async with (running_server(quick_to_worry, run_worker=False) as (url, _app),
+                httpx.AsyncClient(base_url=url, timeout=30) as http):
+        assert (await http.get("/readyz")).json() == {"status": "ready"}
+        await _create_one_product(http)
+
+        ready = await _once_stalled(http)
+        assert ready.status_code == 200
+        body = ready.json()
+        assert body["status"] == "ready"
+        [warning] = body["warnings"]
+        assert warning.startswith("sync worker stalled: 1 events waiting, no progress for")
