@@ -23,6 +23,7 @@ from server.http_guards import BodyLimit, RequestId
 from server.http_metrics import HttpMetrics
 from server.settings import Settings
 from server.supervision import Supervisor
+from write_model.availability import is_unavailable
 
 # How long shutdown waits for the sync worker to finish its batch before cancelling it.
 WORKER_GRACE_S = 10.0
@@ -30,7 +31,7 @@ WORKER_GRACE_S = 10.0
 
 def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
     container = build(settings, local_worker=run_worker)
-    supervisor = Supervisor(container.registry)
+    supervisor = Supervisor(container.registry, is_outage=is_unavailable)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

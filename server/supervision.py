@@ -3,6 +3,8 @@
 A task fails when it raises or returns without being asked to stop; either way it is logged,
 reported by `problems()` (readiness) and the `storefront_background_task_up` gauge until it
 runs again, and restarted after an exponential backoff. Cancellation (shutdown) is no failure.
+A failure the caller calls an outage (a store away for now) is logged in one line, never with a
+traceback: it is expected, and says nothing about the code.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 Run = Callable[[], Awaitable[None]]
 Stop = Callable[[], None]
+IsOutage = Callable[[Exception], bool]
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,10 @@ class _Task:
 
 
 class Supervisor:
-    def __init__(self, registry: CollectorRegistry, backoff: Backoff = Backoff()) -> None:
+    def __init__(self, registry: CollectorRegistry, backoff: Backoff = Backoff(),
+                 is_outage: IsOutage = lambda _failure: False) -> None:
         self._backoff = backoff
+        self._is_outage = is_outage
         self._tasks: dict[str, _Task] = {}
         self._stopping = asyncio.Event()
         self._up = Gauge("storefront_background_task_up", "1 while the background task runs, 0 while it is down.",
@@ -112,7 +117,10 @@ class Supervisor:
         task.down_reason = "returned unexpectedly" if failure is None else _summary(failure)
         self._up.labels(task.name).set(0)
         delay_s = self._backoff.delay_s(task.failures, random.random())
-        if task.failures == 1:  # the traceback once; a long outage then logs one line per restart
+        if failure is not None and self._is_outage(failure):
+            log.warning("background task %s cannot reach a store (%s); restarting in %.1fs", task.name,
+                        task.down_reason, delay_s)
+        elif task.failures == 1:  # the traceback once; a long failure then logs one line per restart
             log.error("background task %s failed; restarting in %.1fs", task.name, delay_s, exc_info=failure)
         else:
             log.warning("background task %s failed again (%s in a row: %s); restarting in %.1fs", task.name,

@@ -8,8 +8,11 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.supervision import Backoff, Supervisor
+from tests.support import unused_port
+from write_model.availability import is_unavailable
 
 QUICK = Backoff(initial_s=0.01, max_s=0.01)
 BOUND_S = 5.0
@@ -171,3 +174,30 @@ async def test_a_streak_logs_its_traceback_once_and_a_healthy_run_ends_the_strea
     assert [r.levelname for r in records] == ["ERROR", "WARNING", "WARNING", "ERROR"]
     assert records[0].exc_info is not None and records[3].exc_info is not None
     assert "failed again (3 in a row: OSError: gone)" in records[2].getMessage()
+
+
+async def test_an_outage_is_logged_in_a_line_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """A store that is away (here a PostgreSQL port nothing listens on) is expected, not a bug."""
+    supervisor = Supervisor(CollectorRegistry(), QUICK, is_outage=is_unavailable)
+    engine = create_async_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{unused_port()}/none")
+    tries = 0
+    second_try = asyncio.Event()
+
+    async def reads_the_outbox() -> None:
+        nonlocal tries
+        tries += 1
+        if tries == 2:
+            second_try.set()
+        async with engine.connect():
+            pass
+
+    with caplog.at_level(logging.WARNING, logger="server.supervision"):
+        supervisor.start("change-feed", reads_the_outbox)
+        async with asyncio.timeout(BOUND_S):
+            await second_try.wait()
+        await supervisor.stop()
+    await engine.dispose()
+
+    records = [r for r in caplog.records if r.name == "server.supervision"]
+    assert records and all(r.levelname == "WARNING" and r.exc_info is None for r in records)
+    assert "background task change-feed cannot reach a store (" in records[0].getMessage()
