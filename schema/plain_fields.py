@@ -1,12 +1,14 @@
 """Completing plain fields without graphql-core's per-field machinery.
 
 A field that returns an attribute of its parent (strawberry's basic field: no resolver, no
-extension, no arguments) with a scalar or enum type costs graphql-core a path, a resolve info,
-two resolver calls and a completion. On a page of 20 products that is most of the execution
-(bench/README.md, R1). This executor reads such attributes itself and coerces them as
-graphql-core would; any other field, and any value that would not complete cleanly (null for a
-non-null type, an exception, a value the type refuses), takes graphql-core's own path, so
-errors and their paths stay exactly as they were.
+extension, no arguments) costs graphql-core a path, a resolve info, two resolver calls and a
+completion, and each object or list item below it a walk of five calls more. On a page of 20
+products that is most of the execution (bench/README.md, R1). This executor reads such
+attributes itself and completes them as graphql-core would: scalars and enums, objects whose
+selected fields are all plain (recursively), and lists of either. Any other field, and any value
+that would not complete cleanly (null for a non-null type, an exception, a value the type
+refuses, an object that is not of its type), takes graphql-core's own path, so errors and their
+paths stay exactly as they were.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from graphql import (
     is_leaf_type,
     is_non_null_type,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -36,64 +38,62 @@ _NOT_PLAIN = object()
 
 @dataclass(frozen=True, slots=True)
 class _Leaf:
-    attribute: str
     type: GraphQLLeafType
     nullable: bool
-    # A list of leaves: whether the list and its items may be null.
-    list_nullable: bool | None = None
-
-    def read(self, source: Any) -> Any:
-        """The completed value, or _NOT_PLAIN where graphql-core must decide."""
-        value = getattr(source, self.attribute, _NOT_PLAIN)
-        if self.list_nullable is None:
-            return self._complete(value)
-        if value is None:
-            return None if self.list_nullable else _NOT_PLAIN
-        if not isinstance(value, list | tuple):
-            return _NOT_PLAIN
-        items = [self._complete(item) for item in value]
-        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
-
-    def _complete(self, value: Any) -> Any:
-        if value is None:
-            return None if self.nullable else _NOT_PLAIN
-        if value is _NOT_PLAIN or isinstance(value, Exception):
-            return _NOT_PLAIN
-        try:
-            completed = self.type.coerce_output_value(value)
-        except Exception:  # graphql-core turns it into the field's error
-            return _NOT_PLAIN
-        return _NOT_PLAIN if completed is Undefined or completed is None else completed
 
 
-def _leaf(attribute: str, field_type: GraphQLOutputType) -> _Leaf | None:
-    """How to complete a field of `field_type` (a leaf, or a list of leaves), if it is that plain."""
+@dataclass(frozen=True, slots=True)
+class _Object:
+    type: GraphQLObjectType
+    nullable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _List:
+    item: _Shape
+    nullable: bool
+
+
+_Shape = _Leaf | _Object | _List
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    attribute: str
+    shape: _Shape
+
+
+def _shape(field_type: GraphQLOutputType) -> _Shape | None:
+    """How to complete a value of `field_type`: leaves, objects and lists of them; not abstract types."""
     nullable_type = get_nullable_type(field_type)
+    nullable = not is_non_null_type(field_type)
     if is_leaf_type(nullable_type):
-        return _Leaf(attribute, nullable_type, not is_non_null_type(field_type))
-    if isinstance(nullable_type, GraphQLList):
-        item_type = nullable_type.of_type
-        if is_leaf_type(get_nullable_type(item_type)):
-            return _Leaf(attribute, get_nullable_type(item_type), not is_non_null_type(item_type),
-                         list_nullable=not is_non_null_type(field_type))
+        return _Leaf(nullable_type, nullable)
+    if isinstance(nullable_type, GraphQLObjectType):
+        return _Object(nullable_type, nullable)
+    if isinstance(nullable_type, GraphQLList) and (item := _shape(nullable_type.of_type)) is not None:
+        return _List(item, nullable)
     return None
 
 
 # Per object type of a built schema; a schema's types live as long as the process.
-_LEAVES: dict[GraphQLObjectType, dict[str, _Leaf]] = {}
+_PLAIN_FIELDS: dict[GraphQLObjectType, dict[str, _Field]] = {}
 
 
-def plain_leaves(parent_type: GraphQLObjectType) -> dict[str, _Leaf]:
-    """The fields of `parent_type` this executor completes itself, by name."""
-    leaves = _LEAVES.get(parent_type)
-    if leaves is None:
-        leaves = _LEAVES[parent_type] = {}
+def plain_fields(parent_type: GraphQLObjectType) -> dict[str, _Field]:
+    """The fields of `parent_type` that read an attribute and nothing else, by name."""
+    fields = _PLAIN_FIELDS.get(parent_type)
+    if fields is None:
+        fields = _PLAIN_FIELDS[parent_type] = {}
         for name, field in parent_type.fields.items():
             definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            if (isinstance(definition, StrawberryField) and getattr(field.resolve, "_is_default", False)
-                    and not field.args and (leaf := _leaf(definition.python_name, field.type)) is not None):
-                leaves[name] = leaf
-    return leaves
+            # `is_basic_field`: no resolver and no extension (a permission class is one), which
+            # strawberry's resolver flag alone does not say.
+            if (isinstance(definition, StrawberryField) and definition.is_basic_field
+                    and getattr(field.resolve, "_is_default", False) and not field.args
+                    and (shape := _shape(field.type)) is not None):
+                fields[name] = _Field(definition.python_name, shape)
+    return fields
 
 
 class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -101,17 +101,18 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None,
         grouped_field_set: GroupedFieldSet, position_context: Any,
     ) -> Any:
-        leaves = plain_leaves(parent_type)
+        fields = plain_fields(parent_type)
         # Field middleware (strawberry passes a manager, empty unless an extension resolves) would
         # expect to see every resolver call.
         middleware = self.middleware_manager
-        if not leaves or (middleware is not None and middleware.middlewares):
+        if not fields or (middleware is not None and middleware.middlewares):
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
         plain: dict[str, Any] = {}
         others: GroupedFieldSet = {}
         for response_name, details in grouped_field_set.items():
-            leaf = leaves.get(details[0].node.name.value)
-            value = _NOT_PLAIN if leaf is None else leaf.read(source_value)
+            field = fields.get(details[0].node.name.value)
+            value = _NOT_PLAIN if field is None else self._complete(
+                field.shape, getattr(source_value, field.attribute, _NOT_PLAIN), details)
             if value is _NOT_PLAIN:
                 others[response_name] = details
             else:
@@ -122,6 +123,58 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(executed, dict):
             return _merged(grouped_field_set, plain, executed)
         return _merged_later(grouped_field_set, plain, executed)
+
+    def _complete(self, shape: _Shape, value: Any, details: FieldDetailsList) -> Any:
+        """The completed value, or _NOT_PLAIN where graphql-core must decide. Reading attributes
+        has no effects, so giving a half-completed object up to graphql-core costs only time."""
+        if value is None:
+            return None if shape.nullable else _NOT_PLAIN
+        if value is _NOT_PLAIN or isinstance(value, Exception):
+            return _NOT_PLAIN
+        if isinstance(shape, _Leaf):
+            try:
+                completed = shape.type.coerce_output_value(value)
+            except Exception:  # graphql-core turns it into the field's error
+                return _NOT_PLAIN
+            return _NOT_PLAIN if completed is Undefined or completed is None else completed
+        if isinstance(shape, _List):
+            if not isinstance(value, list | tuple):
+                return _NOT_PLAIN
+            items = []
+            for item in value:
+                completed = self._complete(shape.item, item, details)
+                if completed is _NOT_PLAIN:
+                    return _NOT_PLAIN
+                items.append(completed)
+            return items
+        return self._complete_object(shape.type, value, details)
+
+    def _complete_object(self, object_type: GraphQLObjectType, value: Any, details: FieldDetailsList) -> Any:
+        if object_type.is_type_of is not None:
+            try:  # strawberry's own predicates look at the value only
+                if object_type.is_type_of(value, None) is not True:  # type: ignore[arg-type]
+                    return _NOT_PLAIN
+            except Exception:
+                return _NOT_PLAIN
+        # Memoized per field group, like graphql-core's own completion of each item of a list.
+        subfields, deferred, _forbidden = self.collect_subfields(object_type, details)
+        fields = plain_fields(object_type)
+        if deferred:
+            return _NOT_PLAIN
+        completed: dict[str, Any] = {}
+        for response_name, sub_details in subfields.items():
+            name = sub_details[0].node.name.value
+            if name == "__typename":
+                completed[response_name] = object_type.name
+                continue
+            field = fields.get(name)
+            if field is None:
+                return _NOT_PLAIN
+            sub_value = self._complete(field.shape, getattr(value, field.attribute, _NOT_PLAIN), sub_details)
+            if sub_value is _NOT_PLAIN:
+                return _NOT_PLAIN
+            completed[response_name] = sub_value
+        return completed
 
 
 def _merged(order: GroupedFieldSet, plain: dict[str, Any], executed: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import GraphQLObjectType
+from strawberry.permission import BasePermission
+from strawberry.types import Info
 
 from schema.build import build_schema
-from schema.plain_fields import PlainFieldsExecutor, plain_leaves
+from schema.plain_fields import PlainFieldsExecutor, plain_fields
 
 
 @strawberry.enum
@@ -26,6 +28,18 @@ class Shade(enum.Enum):
 class Tag:
     label: str
     weight: int | None
+    rank: int  # None on one tag: a non-null field deep in a list that does not complete
+
+    @strawberry.field
+    def loud(self) -> str:
+        return self.label.upper()
+
+
+class Denied(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return False
 
 
 @strawberry.type
@@ -39,6 +53,9 @@ class Item:
     broken: str  # None on some items: a non-null field that does not complete
     codes: list[str]
     maybe_codes: list[str | None] | None
+    best_tag: Tag | None
+    shelves: list[list[Tag]]
+    secret: str | None = strawberry.field(default="hidden", permission_classes=[Denied])
 
     @strawberry.field
     def shout(self, suffix: str = "!") -> str:
@@ -48,10 +65,12 @@ class Item:
 def _items() -> list[Item]:
     return [
         Item(id=strawberry.ID("1"), name="lamp", price=9.5, shade=Shade.DARK, note=None,
-             tags=[Tag(label="a", weight=1), Tag(label="b", weight=None)], broken="ok", codes=["x", "y"],
-             maybe_codes=None),
-        Item(id=strawberry.ID("2"), name="desk", price=120.0, shade=Shade.LIGHT, note="oak", tags=[],
-             broken=None, codes=["z", None], maybe_codes=["w", None]),  # type: ignore[arg-type, list-item]
+             tags=[Tag(label="a", weight=1, rank=1), Tag(label="b", weight=None, rank=2)], broken="ok",
+             codes=["x", "y"], maybe_codes=None, best_tag=Tag(label="a", weight=1, rank=1),
+             shelves=[[Tag(label="c", weight=3, rank=3)], []]),
+        Item(id=strawberry.ID("2"), name="desk", price=120.0, shade=Shade.LIGHT, note="oak",
+             tags=[Tag(label="d", weight=4, rank=None)], broken=None,  # type: ignore[arg-type]
+             codes=["z", None], maybe_codes=["w", None], best_tag=None, shelves=[]),  # type: ignore[list-item]
     ]
 
 
@@ -79,6 +98,13 @@ QUERIES = [
     "query($no: Boolean!) { items { name note @skip(if: $no) shade @include(if: $no) } }",
     "{ items { name broken } }",
     "{ later { name shade tags { label } } soundItems { name } }",
+    "{ items { bestTag { label weight __typename } shelves { label } } }",
+    "{ items { tags { label rank } } }",
+    "{ soundItems { tags { label rank } } }",
+    "{ items { name tags { label loud } bestTag { loud } } }",
+    "{ items { tags { ... on Tag { w: weight } label } } }",
+    "query($no: Boolean!) { items { tags { label weight @skip(if: $no) } } }",
+    "{ soundItems { name secret } }",
 ]
 
 
@@ -102,10 +128,39 @@ async def test_a_non_null_field_that_does_not_complete_is_the_same_error_at_the_
     assert answer["errors"] == [("Cannot return null for non-nullable field Item.broken.", ["items", 1, "broken"])]
 
 
-def test_the_served_schema_completes_a_products_scalars_itself() -> None:
+async def test_a_field_with_a_permission_class_and_no_resolver_is_checked() -> None:
+    plain = strawberry.Schema(query=Query, execution_context_class=PlainFieldsExecutor)
+    answer = await _run(plain, "{ soundItems { name secret } }")
+    assert answer == {"data": {"soundItems": [{"name": "lamp", "secret": None}]},
+                      "errors": [("not for you", ["soundItems", 0, "secret"])]}
+
+
+def test_the_served_schema_completes_a_page_of_products_itself() -> None:
     """Guards the bypass against strawberry marking its basic fields differently one day."""
     served = build_schema()
-    product = served._schema.get_type("Product")
-    assert isinstance(product, GraphQLObjectType)
     assert issubclass(served.execution_context_class, PlainFieldsExecutor)
-    assert {"id", "sku", "name", "tags", "stock", "status", "version"} <= set(plain_leaves(product))
+    expected = {"Product": {"id", "sku", "name", "tags", "stock", "status", "version", "price"},
+                "ProductConnection": {"edges", "pageInfo", "totalCount", "facets"},
+                "ProductEdge": {"cursor", "node"}, "Money": {"amount", "currency"}}
+    for type_name, fields in expected.items():
+        object_type = served._schema.get_type(type_name)
+        assert isinstance(object_type, GraphQLObjectType)
+        assert fields <= set(plain_fields(object_type)), type_name
+
+
+async def test_below_a_resolved_field_graphql_core_executes_nothing_that_is_plain() -> None:
+    """The point of the executor: a page of plain objects costs graphql-core one field, not one per value."""
+    executed: list[str] = []
+
+    class Counting(PlainFieldsExecutor):
+        def execute_field(self, parent_type: GraphQLObjectType, source: Any, field_details_list: Any,
+                          path: Any, position_context: Any) -> Any:
+            executed.append(f"{parent_type.name}.{field_details_list[0].node.name.value}")
+            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+    counting = strawberry.Schema(query=Query, execution_context_class=Counting)
+    await _run(counting, "{ items { name bestTag { label } shelves { weight } maybeCodes } }")
+    assert executed == ["Query.items"]
+    executed.clear()
+    await _run(counting, "{ soundItems { name tags { loud } } }")  # a resolver below: its objects go the long way
+    assert executed == ["Query.soundItems", "Item.tags", "Tag.loud", "Tag.loud"]
