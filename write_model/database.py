@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -92,9 +93,20 @@ def open_database(url: str, *, write_group_max: int = 64, write_group_wait_s: fl
                     scrubber=Scrubber(url, writer))
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# Events' payloads and orders' lines through orjson, both ways: the worker decodes every payload
+# it indexes and each command encodes its events' (bench/README.md, B1 and W2). The payloads are
+# the handlers' own dicts of strings, numbers and lists, which orjson encodes as json would.
+_JSON_COLUMNS: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def _server_engine(url: str, **pool: Any) -> AsyncEngine:
     # A server that does not answer fails a connection attempt in seconds, not asyncpg's minute.
-    return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": SERVER_CONNECT_TIMEOUT_S}, **pool)
+    return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": SERVER_CONNECT_TIMEOUT_S},
+                               **_JSON_COLUMNS, **pool)
 
 
 def _sqlite_commands_engine(url: str) -> Engine:
@@ -104,13 +116,14 @@ def _sqlite_commands_engine(url: str) -> Engine:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
         pool_size=1,
         max_overflow=0,
+        **_JSON_COLUMNS,
     )
     _configure_sqlite(engine, "BEGIN IMMEDIATE")
     return engine
 
 
 def _sqlite_engine(url: str, begin_statement: str, **pool: Any) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **pool)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **_JSON_COLUMNS, **pool)
     _configure_sqlite(engine.sync_engine, begin_statement)
     return engine
 
