@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoundError, TransportError
 
 from read_model.errors import InvalidCursor, ReadModelUnavailable
@@ -94,7 +95,8 @@ def _possible_id(document_id: str) -> bool:
 
 
 def encode_cursor(sort_name: str, sort_values: list[Any]) -> str:
-    raw = json.dumps({"o": sort_name, "v": sort_values}, separators=(",", ":")).encode()
+    # One a hit: orjson's encoding is a tenth of the standard library's (bench/README.md, R1).
+    raw = orjson.dumps({"o": sort_name, "v": sort_values})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -13,15 +13,19 @@ paths stay exactly as they were.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     Undefined,
     get_nullable_type,
     is_leaf_type,
@@ -40,6 +44,7 @@ _NOT_PLAIN = object()
 class _Leaf:
     type: GraphQLLeafType
     nullable: bool
+    complete: Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +68,48 @@ class _Field:
     shape: _Shape
 
 
+# What graphql-core's serializers return unchanged: a value of exactly this Python type.
+_UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
+
+def _leaf_completer(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:
+    """The completed value of a leaf, or _NOT_PLAIN where graphql-core must decide (and raise)."""
+    coerce = leaf_type.coerce_output_value
+
+    def coerced(value: Any) -> Any:
+        try:
+            completed = coerce(value)
+        except Exception:  # graphql-core turns it into the field's error
+            return _NOT_PLAIN
+        return _NOT_PLAIN if completed is Undefined or completed is None else completed
+
+    unchanged = _UNCHANGED.get(leaf_type)
+    if unchanged is not None:
+        return lambda value: value if type(value) is unchanged else coerced(value)
+    if leaf_type is GraphQLInt:
+        return lambda value: value if type(value) is int and _INT_MIN <= value <= _INT_MAX else coerced(value)
+    return coerced
+
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
 def _shape(field_type: GraphQLOutputType) -> _Shape | None:
     """How to complete a value of `field_type`: leaves, objects and lists of them; not abstract types."""
     nullable_type = get_nullable_type(field_type)
     nullable = not is_non_null_type(field_type)
     if is_leaf_type(nullable_type):
-        return _Leaf(nullable_type, nullable)
+        return _Leaf(nullable_type, nullable, _leaf_completer(nullable_type))
     if isinstance(nullable_type, GraphQLObjectType):
         return _Object(nullable_type, nullable)
     if isinstance(nullable_type, GraphQLList) and (item := _shape(nullable_type.of_type)) is not None:
         return _List(item, nullable)
     return None
+
+
+_Selection = tuple[tuple[str, _Field | None, FieldDetailsList], ...]
+"""An object's selected fields in order: response name, field (None for `__typename`), and the
+field's details, under which its own selection is found."""
 
 
 # Per object type of a built schema; a schema's types live as long as the process.
@@ -97,6 +133,10 @@ def plain_fields(parent_type: GraphQLObjectType) -> dict[str, _Field]:
 
 
 class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._selections: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, _Selection | None]] = {}
+
     def execute_fields(
         self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None,
         grouped_field_set: GroupedFieldSet, position_context: Any,
@@ -132,11 +172,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if value is _NOT_PLAIN or isinstance(value, Exception):
             return _NOT_PLAIN
         if isinstance(shape, _Leaf):
-            try:
-                completed = shape.type.coerce_output_value(value)
-            except Exception:  # graphql-core turns it into the field's error
-                return _NOT_PLAIN
-            return _NOT_PLAIN if completed is Undefined or completed is None else completed
+            return shape.complete(value)
         if isinstance(shape, _List):
             if not isinstance(value, list | tuple):
                 return _NOT_PLAIN
@@ -156,25 +192,49 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                     return _NOT_PLAIN
             except Exception:
                 return _NOT_PLAIN
-        # Memoized per field group, like graphql-core's own completion of each item of a list.
-        subfields, deferred, _forbidden = self.collect_subfields(object_type, details)
-        fields = plain_fields(object_type)
-        if deferred:
+        selection = self._selection(object_type, details)
+        if selection is None:
             return _NOT_PLAIN
         completed: dict[str, Any] = {}
-        for response_name, sub_details in subfields.items():
-            name = sub_details[0].node.name.value
-            if name == "__typename":
+        for response_name, field, sub_details in selection:
+            if field is None:
                 completed[response_name] = object_type.name
                 continue
-            field = fields.get(name)
-            if field is None:
-                return _NOT_PLAIN
-            sub_value = self._complete(field.shape, getattr(value, field.attribute, _NOT_PLAIN), sub_details)
+            shape = field.shape
+            sub_value = getattr(value, field.attribute, _NOT_PLAIN)
+            # Leaves inline: they are most of the fields of a page, and a call each is its cost.
+            if isinstance(shape, _Leaf) and sub_value is not None and sub_value is not _NOT_PLAIN:
+                sub_value = shape.complete(sub_value)
+            else:
+                sub_value = self._complete(shape, sub_value, sub_details)
             if sub_value is _NOT_PLAIN:
                 return _NOT_PLAIN
             completed[response_name] = sub_value
         return completed
+
+    def _selection(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> _Selection | None:
+        """The plain fields selected on `object_type` under `details`, or None where one is not
+        plain. Worked out once per execution for each such place in the document (all the items
+        of a list share theirs), not once per object."""
+        key = (object_type, id(details))
+        cached = self._selections.get(key)
+        if cached is not None and cached[0] is details:
+            return cached[1]
+        subfields, deferred, _forbidden = self.collect_subfields(object_type, details)
+        fields = plain_fields(object_type)
+        selection: _Selection | None = None
+        if not deferred:
+            chosen: list[tuple[str, _Field | None, FieldDetailsList]] = []
+            for response_name, sub_details in subfields.items():
+                name = sub_details[0].node.name.value
+                field = None if name == "__typename" else fields.get(name)
+                if field is None and name != "__typename":
+                    break
+                chosen.append((response_name, field, sub_details))
+            else:
+                selection = tuple(chosen)
+        self._selections[key] = (details, selection)  # the details kept alive, so the id is not reused
+        return selection
 
 
 def _merged(order: GroupedFieldSet, plain: dict[str, Any], executed: dict[str, Any]) -> dict[str, Any]:

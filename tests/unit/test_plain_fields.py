@@ -75,10 +75,19 @@ def _items() -> list[Item]:
 
 
 @strawberry.type
+class Box:
+    item: Item
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def items(self) -> list[Item]:
         return _items()
+
+    @strawberry.field
+    def boxes(self) -> list[Box]:
+        return [Box(item=item) for item in _items()]
 
     @strawberry.field
     def sound_items(self) -> list[Item]:
@@ -105,6 +114,7 @@ QUERIES = [
     "{ items { tags { ... on Tag { w: weight } label } } }",
     "query($no: Boolean!) { items { tags { label weight @skip(if: $no) } } }",
     "{ soundItems { name secret } }",
+    "{ boxes { item { name bestTag { label } tags { label weight } } } }",
 ]
 
 
@@ -164,3 +174,6 @@ async def test_below_a_resolved_field_graphql_core_executes_nothing_that_is_plai
     executed.clear()
     await _run(counting, "{ soundItems { name tags { loud } } }")  # a resolver below: its objects go the long way
     assert executed == ["Query.soundItems", "Item.tags", "Tag.loud", "Tag.loud"]
+    executed.clear()
+    await _run(counting, "{ boxes { item { name bestTag { label } tags { label } } } }")  # plain in plain
+    assert executed == ["Query.boxes"]
