@@ -149,6 +149,24 @@ async def test_a_subscriber_resumes_from_its_last_position(api: Api) -> None:
     assert [change["event"] for change in received] == ["StockAdjusted"] * 10
 
 
+async def test_the_first_subscriber_after_a_quiet_spell_starts_at_the_present(
+        api: Api, live_server: LiveServer) -> None:
+    """With nobody subscribed the feed reads nothing; the next subscriber is sent what changes from
+    then on, not what changed while nobody watched."""
+    await until_subscriptions_open(live_server.container, 0)
+    unwatched = await create_product(api, "QUIET-1")
+    await api(PRODUCT, {"id": unwatched["id"], "consistentWith": unwatched["position"]})
+    socket = await RawSocket.open(_ws_url(api))
+    try:
+        await socket.subscribe("1", PRODUCT_CHANGED, {})
+        await until_subscriptions_open(live_server.container, 1)
+        watched = await create_product(api, "QUIET-2")
+        change = (await socket.receive())["payload"]["data"]["productChanged"]
+    finally:
+        await socket.close()
+    assert (change["productId"], change["position"]) == (watched["id"], watched["position"])
+
+
 async def test_an_order_subscription_filters_by_customer(api: Api, live_server: LiveServer) -> None:
     product = await create_product(api, "ORD-SUB", stock=10)
     customers = [
