@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import strawberry
+from graphql import execute_sync, parse
 
 from schema.selection import selects
 
@@ -51,3 +52,14 @@ def test_a_field_is_selected_however_the_query_spells_it(document: str, expected
     result = SCHEMA.execute_sync(document)
     assert result.errors is None
     assert SEEN[0] == expected
+
+
+def test_a_syntax_tree_used_again_is_answered_for_itself_each_time() -> None:
+    """The answers are kept per syntax tree (the parse cache hands the same one back): another
+    document's tree, even at the same place and with the same shape, gets its own."""
+    counted, faceted = parse("{ products { totalCount } }"), parse("{ products { facets { tags } } }")
+    SEEN.clear()
+    for document in (counted, faceted, counted, faceted):
+        result = execute_sync(SCHEMA._schema, document)
+        assert result.errors is None
+    assert SEEN == [(True, False, False), (False, False, True)] * 2
