@@ -68,6 +68,7 @@ class _Field:
     shape: _Shape
 
 
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 # What graphql-core's serializers return unchanged: a value of exactly this Python type.
 _UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
@@ -89,9 +90,6 @@ def _leaf_completer(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:
     if leaf_type is GraphQLInt:
         return lambda value: value if type(value) is int and _INT_MIN <= value <= _INT_MAX else coerced(value)
     return coerced
-
-
-_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 def _shape(field_type: GraphQLOutputType) -> _Shape | None:

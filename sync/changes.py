@@ -299,6 +299,9 @@ class ChangeFeed:
         member: Member[N] = Member(self._buffer_size)
         joined.members.add(member)
         self._members += 1
+        # Unparked now, not when the feed next runs: a second subscriber still reading the read
+        # model's position must not move the start past changes this one is owed.
+        self._parked = False
         self._subscribed.set()
         try:
             yield self._stream(joined, member, after, self._published, on_overflow, unavailable)
