@@ -174,14 +174,39 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(shape, _List):
             if not isinstance(value, list | tuple):
                 return _NOT_PLAIN
+            item = shape.item
+            if value and isinstance(item, _Object) and item.type.is_type_of is None:
+                return self._complete_objects(item, value, details)
             items = []
-            for item in value:
-                completed = self._complete(shape.item, item, details)
+            for item_value in value:
+                completed = self._complete(item, item_value, details)
                 if completed is _NOT_PLAIN:
                     return _NOT_PLAIN
                 items.append(completed)
             return items
         return self._complete_object(shape.type, value, details)
+
+    def _complete_objects(self, shape: _Object, values: list[Any] | tuple[Any, ...],
+                          details: FieldDetailsList) -> Any:
+        """A list of objects of a type without `is_type_of`: all its items share one selection,
+        looked up once (a page's edges and nodes are most of the objects of an answer)."""
+        selection = self._selection(shape.type, details)
+        if selection is None:
+            return _NOT_PLAIN
+        items: list[Any] = []
+        for value in values:
+            if value is None:
+                if not shape.nullable:
+                    return _NOT_PLAIN
+                items.append(None)
+                continue
+            if isinstance(value, Exception):
+                return _NOT_PLAIN
+            completed = self._complete_selection(shape.type, selection, value)
+            if completed is _NOT_PLAIN:
+                return _NOT_PLAIN
+            items.append(completed)
+        return items
 
     def _complete_object(self, object_type: GraphQLObjectType, value: Any, details: FieldDetailsList) -> Any:
         if object_type.is_type_of is not None:
@@ -193,6 +218,9 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         selection = self._selection(object_type, details)
         if selection is None:
             return _NOT_PLAIN
+        return self._complete_selection(object_type, selection, value)
+
+    def _complete_selection(self, object_type: GraphQLObjectType, selection: _Selection, value: Any) -> Any:
         completed: dict[str, Any] = {}
         for response_name, field, sub_details in selection:
             if field is None:

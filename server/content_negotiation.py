@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
@@ -22,6 +23,10 @@ StreamProtocol = Literal["multipart-subscription", "sse"]
 # When a wildcard accepts both equally, answer as before the spec: legacy clients expect it.
 _JSON_TYPES: tuple[JsonMediaType, ...] = (JSON, GRAPHQL_RESPONSE_JSON)
 _MULTIPART_BOUNDARY = "graphql"
+# A request asks the same questions of its headers several times over (strawberry's view and
+# ours), and a client sends the same few headers again and again: the answers are kept, per
+# header, for the most recent headers seen.
+_HEADERS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ def parse_accept(header: str) -> list[MediaRange]:
     return ranges
 
 
+@lru_cache(maxsize=_HEADERS_KEPT)
 def json_media_type(accept: str | None) -> JsonMediaType | None:
     """The media type of a JSON answer, or None when the Accept header allows neither."""
     if accept is None or not accept.strip():
@@ -79,6 +85,7 @@ def json_media_type(accept: str | None) -> JsonMediaType | None:
     return None if best is None else best[1]
 
 
+@lru_cache(maxsize=_HEADERS_KEPT)
 def stream_protocol(accept: str | None) -> StreamProtocol | None:
     """The HTTP stream the Accept header names explicitly (wildcards never select a stream)."""
     chosen: tuple[float, int, StreamProtocol] | None = None
@@ -91,6 +98,7 @@ def stream_protocol(accept: str | None) -> StreamProtocol | None:
     return None if chosen is None else chosen[2]
 
 
+@lru_cache(maxsize=_HEADERS_KEPT)
 def unreadable_body_reason(content_type: str | None) -> str | None:
     """Why a POST body of this Content-Type is not read (415), or None for JSON in UTF-8."""
     if content_type is None or not content_type.strip():

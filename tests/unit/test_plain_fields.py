@@ -55,6 +55,8 @@ class Item:
     maybe_codes: list[str | None] | None
     best_tag: Tag | None
     shelves: list[list[Tag]]
+    spare_tags: list[Tag | None]
+    strict_tags: list[Tag]  # a None in item 2's: a non-null list item that does not complete
     secret: str | None = strawberry.field(default="hidden", permission_classes=[Denied])
 
     @strawberry.field
@@ -67,10 +69,12 @@ def _items() -> list[Item]:
         Item(id=strawberry.ID("1"), name="lamp", price=9.5, shade=Shade.DARK, note=None,
              tags=[Tag(label="a", weight=1, rank=1), Tag(label="b", weight=None, rank=2)], broken="ok",
              codes=["x", "y"], maybe_codes=None, best_tag=Tag(label="a", weight=1, rank=1),
-             shelves=[[Tag(label="c", weight=3, rank=3)], []]),
+             shelves=[[Tag(label="c", weight=3, rank=3)], []], spare_tags=[Tag(label="e", weight=5, rank=5), None],
+             strict_tags=[Tag(label="f", weight=6, rank=6)]),
         Item(id=strawberry.ID("2"), name="desk", price=120.0, shade=Shade.LIGHT, note="oak",
              tags=[Tag(label="d", weight=4, rank=None)], broken=None,  # type: ignore[arg-type]
-             codes=["z", None], maybe_codes=["w", None], best_tag=None, shelves=[]),  # type: ignore[list-item]
+             codes=["z", None], maybe_codes=["w", None], best_tag=None, shelves=[],  # type: ignore[list-item]
+             spare_tags=[None], strict_tags=[Tag(label="g", weight=7, rank=7), None]),  # type: ignore[list-item]
     ]
 
 
@@ -115,6 +119,9 @@ QUERIES = [
     "query($no: Boolean!) { items { tags { label weight @skip(if: $no) } } }",
     "{ soundItems { name secret } }",
     "{ boxes { item { name bestTag { label } tags { label weight } } } }",
+    "{ items { spareTags { label __typename } } }",
+    "{ items { name strictTags { label } } }",
+    "{ soundItems { strictTags { label weight } } }",
 ]
 
 
