@@ -12,7 +12,7 @@ from bench.common.benchmark import Benchmark
 from bench.common.catalog import SEARCH_TERMS
 from bench.common.context import Run
 from bench.common.graphql import PRODUCT_FIELDS, graphql_client
-from bench.common.load import Load, Loaded, load, write_bodies
+from bench.common.load import Load, Loaded, Side, taking_turns, write_bodies
 from bench.common.plots import bars
 from bench.common.reads import search_body
 from bench.common.results import REPORT_ONLY, Outcome, Row, ratio_at_least
@@ -39,10 +39,11 @@ query R1($search: String, $first: Int) {{
 @dataclass(frozen=True)
 class Sizes:
     products: int
-    seconds: int = 15
+    seconds: int = 15  # of each side, split over the rounds
     warm_up_s: int = 3
     # A node just started searches at half speed for its first seconds (its JIT warming up).
     elasticsearch_warm_up_s: int = 10
+    rounds: int = 3
 
 
 async def run(run: Run, sizes: Sizes) -> Outcome:
@@ -53,17 +54,17 @@ async def run(run: Run, sizes: Sizes) -> Outcome:
     floor_env = {"R1_FLOOR_ELASTICSEARCH_URL": run.es_url, "R1_FLOOR_INDEX_PREFIX": prefix,
                  "R1_FLOOR_TERMS": json.dumps(SEARCH_TERMS), "R1_FLOOR_FIRST": str(PAGE),
                  "R1_FLOOR_FACETS": json.dumps(sorted(FACETS))}
-    # Raw first, after warming Elasticsearch up for all three.
-    raw = await _raw(run, prefix, shape, sizes.elasticsearch_warm_up_s)
-    async with serve_floor(run.log_path("r1-floor"), "bench.read_floor_server:app", floor_env) as served:
-        floor_answers = await _answers(served)
-        floor = await load(served, bodies, "floor", shape)
+    raw = _raw(run, prefix)
+    await wrk(raw.url, raw.bodies, "rawwarm", connections=CONNECTIONS, seconds=sizes.elasticsearch_warm_up_s)
     settings = run.settings("r1", index_prefix=prefix)
-    async with serve(settings, run.log_path("r1"), worker=False, profile_to=run.profile_file("R1-server")) as served:
+    async with (serve_floor(run.log_path("r1-floor"), "bench.read_floor_server:app", floor_env) as floor_served,
+                serve(settings, run.log_path("r1"), worker=False, profile_to=run.profile_file("R1-server")) as served):
+        floor_answers = await _answers(floor_served)
         ours_answers = await _answers(served)
-        ours = await load(served, bodies, "ours", shape)
+        loaded = await taking_turns([raw, Side("floor", floor_served.graphql_url, bodies, floor_served.pid),
+                                     Side("ours", served.graphql_url, bodies, served.pid)], shape, sizes.rounds)
     problem = None if ours_answers == floor_answers else "the API and the floor answer differently"
-    return _outcome(run, ours, floor, raw, problem)
+    return _outcome(run, sizes, loaded["ours"], loaded["floor"], loaded["raw"], problem)
 
 
 async def _answers(served: Served) -> list[object]:
@@ -72,18 +73,15 @@ async def _answers(served: Served) -> list[object]:
         return [await api(SEARCH, {"search": term, "first": PAGE}) for term in SEARCH_TERMS]
 
 
-async def _raw(run: Run, prefix: str, shape: Load, warm_up_s: int) -> Loaded:
+def _raw(run: Run, prefix: str) -> Side:
     """wrk POSTing the body the resolver sends to `_search` on the products alias."""
     bodies = run.work / "r1-raw-bodies.txt"
     bodies.write_text("".join(json.dumps(search_body(ProductQuery(search=term, first=PAGE, facets=FACETS)),
                                          separators=(",", ":")) + "\n" for term in SEARCH_TERMS))
-    url = f"{run.es_url}/{PRODUCTS.alias(prefix)}/_search"
-    await wrk(url, bodies, "raww", connections=shape.connections, seconds=max(warm_up_s, shape.warm_up_s))
-    result = await wrk(url, bodies, "raw", connections=shape.connections, seconds=shape.seconds)
-    return Loaded(result, 0.0, 0, None)
+    return Side("raw", f"{run.es_url}/{PRODUCTS.alias(prefix)}/_search", bodies)
 
 
-def _outcome(run: Run, ours: Loaded, floor: Loaded, raw: Loaded, problem: str | None) -> Outcome:
+def _outcome(run: Run, sizes: Sizes, ours: Loaded, floor: Loaded, raw: Loaded, problem: str | None) -> Outcome:
     rate, floor_rate = ours.wrk.per_second(ANSWER), floor.wrk.per_second(ANSWER)
     raw_rate = raw.wrk.per_second(RAW_ANSWER)
     for side, kind in ((ours, ANSWER), (floor, ANSWER), (raw, RAW_ANSWER)):
@@ -98,8 +96,11 @@ def _outcome(run: Run, ours: Loaded, floor: Loaded, raw: Loaded, problem: str | 
         Row("R1", "latency p99 (wrk)", "ms", ours.wrk.latency_ms[99], floor.wrk.latency_ms[99], REPORT_ONLY),
     ])
     outcome.notes += [
-        f"Load: wrk, one thread, {CONNECTIONS} connections, closed loop, {ours.wrk.seconds:.0f} s after a warm-up run, "
-        f"cycling {len(SEARCH_TERMS)} search terms, {PAGE} hits, totalCount, the category facet and every product "
+        f"Load: wrk, one thread, {CONNECTIONS} connections, closed loop; raw, the floor and ours take turns, "
+        f"{sizes.seconds // sizes.rounds} s each, for {sizes.rounds} rounds (the order reversed every other "
+        f"round), after warming Elasticsearch up for {sizes.elasticsearch_warm_up_s} s and each side for "
+        f"{sizes.warm_up_s} s; latency percentiles are the medians of the rounds'. Cycling {len(SEARCH_TERMS)} "
+        f"search terms, {PAGE} hits, totalCount, the category facet and every product "
         f"field. Ours: `storefront serve --no-sync`: {ours.wrk.summary()}.",
         f"Floor: `bench/read_floor_server.py` (uvicorn + starlette + strawberry with ParserCache and "
         f"ValidationCache and stock execution, the served types, the resolver's `product_connection`, pages read "
@@ -115,4 +116,5 @@ def _outcome(run: Run, ours: Loaded, floor: Loaded, raw: Loaded, problem: str | 
 
 
 BENCHMARK = Benchmark("R1", "search throughput", full=Sizes(products=100_000),
-                      smoke=Sizes(products=2_000, seconds=1, warm_up_s=1, elasticsearch_warm_up_s=1), run=run)
+                      smoke=Sizes(products=2_000, seconds=1, warm_up_s=1, elasticsearch_warm_up_s=1, rounds=1),
+                      run=run)

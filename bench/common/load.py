@@ -1,5 +1,6 @@
-"""One wrk load against a served API process (W1, W2): a warm-up, then the measured run, with the
-process's CPU time and memory, and what it really wrote (counted by the caller)."""
+"""wrk loads against served API processes: one load (W1, W2), a warm-up then the measured run,
+with the process's CPU time and memory and what it really wrote (counted by the caller); or
+several loads taking turns (R1)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common.server import Served, cpu_seconds, rss_kib
-from bench.common.wrk import WrkResult, wrk
+from bench.common.wrk import WrkResult, combined, wrk
 
 # How long the row count must stay unchanged to say the server finished what wrk left in flight.
 SETTLED_S = 0.3
@@ -63,6 +64,37 @@ async def load(served: Served, bodies: Path, label: str, shape: Load,
     cpu = cpu_seconds(served.pid) - cpu_before
     written = None if count is None or before is None else await _settled(count) - before
     return Loaded(result, cpu, rss_kib(served.pid), written)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the loads that take turns: where wrk sends which bodies, and the process whose CPU
+    time is counted (None: none is)."""
+
+    label: str
+    url: str
+    bodies: Path
+    pid: int | None = None
+
+
+async def taking_turns(sides: list[Side], shape: Load, rounds: int) -> dict[str, Loaded]:
+    """Each side warmed up, then measured in turns, round after round, the order reversed every
+    other round: `shape.seconds` of each side split over the rounds, so that the machine's drift
+    (a shared machine's neighbours, Elasticsearch's merges and collections) falls on all alike."""
+    if shape.seconds < rounds:
+        raise ValueError(f"{shape.seconds} s cannot be split over {rounds} rounds of whole seconds")
+    for side in sides:
+        await wrk(side.url, side.bodies, f"{side.label}w", connections=shape.connections, seconds=shape.warm_up_s)
+    runs: dict[str, list[WrkResult]] = {side.label: [] for side in sides}
+    cpu = dict.fromkeys(runs, 0.0)
+    for turn in range(rounds):
+        for side in sides if turn % 2 == 0 else sides[::-1]:
+            before = 0.0 if side.pid is None else cpu_seconds(side.pid)
+            runs[side.label].append(await wrk(side.url, side.bodies, f"{side.label}{turn}",
+                                              connections=shape.connections, seconds=shape.seconds // rounds))
+            cpu[side.label] += 0.0 if side.pid is None else cpu_seconds(side.pid) - before
+    return {side.label: Loaded(combined(runs[side.label]), cpu[side.label],
+                               0 if side.pid is None else rss_kib(side.pid), None) for side in sides}
 
 
 async def _settled(count: Callable[[], int]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,20 @@ class WrkResult:
         latency = ", ".join(f"p{q} {ms:.1f} ms" for q, ms in sorted(self.latency_ms.items()))
         answers = ", ".join(f"{count:,} {kind}" for kind, count in self.answers.most_common())
         return f"{self.requests:,} requests in {self.seconds:.1f} s ({answers}); latency {latency}"
+
+
+def combined(results: list[WrkResult]) -> WrkResult:
+    """Several runs as one: counts and seconds added up; each latency percentile the median of
+    the runs' (wrk reports percentiles, not samples, so they cannot be merged exactly)."""
+    answers: Counter[str] = Counter()
+    for result in results:
+        answers.update(result.answers)
+    return WrkResult(
+        requests=sum(result.requests for result in results), seconds=sum(result.seconds for result in results),
+        latency_ms={q: statistics.median(result.latency_ms[q] for result in results) for q in results[0].latency_ms},
+        non_2xx=sum(result.non_2xx for result in results),
+        socket_errors=sum(result.socket_errors for result in results), answers=answers,
+    )
 
 
 def _milliseconds(value: str, unit: str) -> float:
