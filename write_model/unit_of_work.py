@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from write_model.events import NewEvent
@@ -29,10 +30,10 @@ class UnitOfWork:
     Leaving the block by an exception rolls back this unit's changes alone.
     """
 
-    def __init__(self, session: Session, email_keys: EmailKeys) -> None:
+    def __init__(self, session: Session, email_keys: EmailKeys, connection: Connection | None = None) -> None:
         self._session = session
-        # The savepoint's connection, looked up once: the ORM's lookup cost as much as a statement.
-        connection = session.connection()
+        # The session's connection, which a writer passes in (it looks it up once per group).
+        connection = session.connection() if connection is None else connection
         self.products = Products(session, connection)
         self.customers = Customers(session)
         self.orders = Orders(session, connection)
