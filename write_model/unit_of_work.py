@@ -30,10 +30,9 @@ class UnitOfWork:
     Leaving the block by an exception rolls back this unit's changes alone.
     """
 
-    def __init__(self, session: Session, email_keys: EmailKeys, connection: Connection | None = None) -> None:
+    def __init__(self, session: Session, email_keys: EmailKeys, connection: Connection) -> None:
+        """`connection` is the session's: a writer looks it up once per group, not per unit."""
         self._session = session
-        # The session's connection, which a writer passes in (it looks it up once per group).
-        connection = session.connection() if connection is None else connection
         self.products = Products(session, connection)
         self.customers = Customers(session)
         self.orders = Orders(session, connection)

@@ -38,7 +38,7 @@ def _run_without_committing(connection: Connection, command: CreateProduct) -> A
     """The real handler in the connection's open transaction: it writes the product and appends its
     event, taking a position; the transaction stays open until the caller commits it."""
     with Session(bind=connection) as session:
-        accepted: Accepted = HANDLERS[CreateProduct](command, UnitOfWork(session, DEVELOPMENT_EMAIL_KEYS))
+        accepted: Accepted = HANDLERS[CreateProduct](command, UnitOfWork(session, DEVELOPMENT_EMAIL_KEYS, connection))
         return accepted
 
 
