@@ -63,9 +63,9 @@ class ErrorCodes(MaskErrors):
         return masked
 
 
-def coded(errors: list[GraphQLError]) -> list[GraphQLError]:
+def coded(errors: list[GraphQLError], *, hide_suggestions: bool = False) -> list[GraphQLError]:
     """`errors` as ErrorCodes shows them, for results made outside an operation's extensions."""
-    codes = ErrorCodes()
+    codes = ErrorCodes(hide_suggestions)
     return [codes.anonymise_error(error) if _lacks_code(error) else error for error in errors]
 
 

@@ -26,7 +26,7 @@ _MULTIPART_BOUNDARY = "graphql"
 # A request asks the same questions of its headers several times over (strawberry's view and
 # ours), and a client sends the same few headers again and again: the answers are kept, per
 # header, for the most recent headers seen.
-_HEADERS_KEPT = 256
+HEADERS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def parse_accept(header: str) -> list[MediaRange]:
     return ranges
 
 
-@lru_cache(maxsize=_HEADERS_KEPT)
+@lru_cache(maxsize=HEADERS_KEPT)
 def json_media_type(accept: str | None) -> JsonMediaType | None:
     """The media type of a JSON answer, or None when the Accept header allows neither."""
     if accept is None or not accept.strip():
@@ -85,7 +85,7 @@ def json_media_type(accept: str | None) -> JsonMediaType | None:
     return None if best is None else best[1]
 
 
-@lru_cache(maxsize=_HEADERS_KEPT)
+@lru_cache(maxsize=HEADERS_KEPT)
 def stream_protocol(accept: str | None) -> StreamProtocol | None:
     """The HTTP stream the Accept header names explicitly (wildcards never select a stream)."""
     chosen: tuple[float, int, StreamProtocol] | None = None
@@ -98,7 +98,7 @@ def stream_protocol(accept: str | None) -> StreamProtocol | None:
     return None if chosen is None else chosen[2]
 
 
-@lru_cache(maxsize=_HEADERS_KEPT)
+@lru_cache(maxsize=HEADERS_KEPT)
 def unreadable_body_reason(content_type: str | None) -> str | None:
     """Why a POST body of this Content-Type is not read (415), or None for JSON in UTF-8."""
     if content_type is None or not content_type.strip():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
@@ -28,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.streaming import HTTPStreamTransport, JSONEncoder, MultipartSubscriptionTransport, SSETransport
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -45,6 +47,7 @@ from schema.errors import BAD_USER_INPUT
 from schema.notifications import RenderedData
 from server.content_negotiation import (
     GRAPHQL_RESPONSE_JSON,
+    HEADERS_KEPT,
     JSON,
     json_media_type,
     stream_protocol,
@@ -95,10 +98,12 @@ class _RequestAdapter(StarletteRequestAdapter):
     def content_type(self) -> str | None:
         """Media type names are case-insensitive (RFC 9110); strawberry compares lower case."""
         value = super().content_type
-        if value is None:
-            return None
-        name, separator, params = value.partition(";")
-        return name.lower() + separator + params
+        return None if value is None else _lower_media_type(value)
+
+
+def _lower_media_type(value: str) -> str:
+    name, separator, params = value.partition(";")
+    return name.lower() + separator + params
 
 
 class GraphQLOverHTTP(GraphQL[Context, None]):
@@ -112,11 +117,16 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self.answer_directly(request) or await self.run(request)
         except HTTPException as refusal:
             response = _refusal_response(refusal)
         await response(scope, receive, send)
+
+    async def answer_directly(self, request: Request) -> Response | None:
+        """An answer made without strawberry's view, or None to take the view (`run`)."""
+        return None
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
@@ -178,6 +188,13 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         if isinstance(response_data, dict) and "data" not in response_data and not sub_response.status_code:
             response.status_code = 400
         return response
+
+
+@lru_cache(maxsize=HEADERS_KEPT)
+def reads_json(content_type: str | None) -> bool:
+    """Whether `run` reads a POST body of this Content-Type as JSON (it refuses any other)."""
+    return (unreadable_body_reason(content_type) is None
+            and "application/json" in parse_content_type(_lower_media_type(content_type or ""))[0])
 
 
 def _names_a_mutation(request_data: GraphQLRequestData) -> bool:

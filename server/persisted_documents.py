@@ -88,6 +88,11 @@ class PersistedDocuments:
         self._trusted = trusted
         self._allow_admin = allow_admin
 
+    @property
+    def trusted_only(self) -> bool:
+        """Whether only listed documents run (admins' others aside)."""
+        return self._trusted is not None
+
     async def resolve(self, request: DocumentRequest, is_admin: IsAdmin) -> str | None:
         """The document to run; None when the request names none (the caller's usual error).
         Raises a CodedError the caller sends back as the operation's error."""
