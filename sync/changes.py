@@ -258,7 +258,9 @@ class ChangeFeed:
     async def _publish_up_to(self, published: int, indexed: int) -> int:
         while published < indexed:
             # Positions have no gaps, so this reads exactly the events up to `indexed`.
-            batch = await self._outbox.read_after(published, min(self._publish_batch, indexed - published))
+            limit = min(self._publish_batch, indexed - published)
+            batch = self._indexed_position.indexed_after(published, limit) or await self._outbox.read_after(
+                published, limit)
             for change in self._changes(batch):
                 for interest in interests_in(change):
                     for cohort in self._watching.get(interest, ()):

@@ -89,13 +89,14 @@ class Indexer:
         return await self.write_items(documents, lambda document: document)
 
     async def write_items(
-        self, items: Sequence[Item], document: Callable[[Item], IndexDocument]
+        self, items: Sequence[Item], document: Callable[[Item], IndexDocument], *, refresh: bool = False
     ) -> list[Refusal[Item]]:
-        """Write each item's document in one request; returns the refused items."""
+        """Write each item's document in one request; returns the refused items. `refresh` makes
+        what went through searchable before the answer (the shards written to are refreshed)."""
         if not items:
             return []
         response = await self._client.bulk(operations=bulk_body(map(document, items), self._index_name),
-                                           filter_path=BULK_ANSWER)
+                                           filter_path=BULK_ANSWER, refresh=refresh)
         return refusals(items, response.body)
 
     async def refresh(self, definitions: Iterable[IndexDefinition]) -> None:

@@ -198,8 +198,8 @@ class SyncWorker:
 
         A pass is a batch and, while the outbox is behind (each batch came back full), the next
         ones, for up to `pass_seconds`: each batch's successor is read and projected while its bulk
-        is in flight. One refresh covers the pass, then the indexed position and the checkpoint
-        move, so nothing is announced before it is searchable."""
+        is in flight. One refresh covers the pass (for a pass of one batch, its bulk's own), then the
+        indexed position and the checkpoint move, so nothing is announced before it is searchable."""
         started = time.perf_counter()
         batch = await self._read_batch(checkpoint)
         if batch is None:
@@ -208,10 +208,13 @@ class SyncWorker:
         written: dict[str, IndexDefinition] = {}  # by name: definitions do not hash
         events = operations = 0
         erased = False
+        # A pass of one batch (no backlog: the usual case) is refreshed by its own bulk, one round
+        # trip less before a change is searchable; a longer pass's bulks may touch other shards.
+        following = self._read_ahead(batch, started)
+        lone = batch if following is None else None
         while batch is not None:
-            following = self._read_ahead(batch, started)
             try:
-                await self._write_all(batch.operations)
+                await self._write_all(batch.operations, refresh=batch is lone)
             except BaseException:
                 if following is not None:
                     await _settle(following)
@@ -224,13 +227,15 @@ class SyncWorker:
             batch = await following if following is not None else None
             if self._stopping.is_set():  # stop() ends the pass with the batches written so far
                 batch = None
-        await self._with_retries(lambda: self._indexer.refresh(written.values()), before_sleep=self._before_retry)
+            following = None if batch is None else self._read_ahead(batch, started)
+        if lone is None:
+            await self._with_retries(lambda: self._indexer.refresh(written.values()), before_sleep=self._before_retry)
         if erased:
             self._expunge.ask()
         # Searchable is what notifications and consistent reads wait for: they need not also wait
         # for the durable checkpoint, whose write queues behind the commands. A crash before it is
         # written replays the pass, which the external versions make harmless.
-        self._indexed_position.advance(position)
+        self._indexed_position.advance(position, () if lone is None else lone.events)
         await self._tracking.record(position)
         seconds = time.perf_counter() - started
         self._metrics.events_indexed.inc(events)
@@ -262,13 +267,14 @@ class SyncWorker:
             async with asyncio.timeout(self._settings.poll_interval_s):
                 await self._wake.wait()
 
-    async def _write_all(self, operations: list[_Operation]) -> None:
-        """Bulk-write a batch until every operation went through or was parked; no refresh."""
+    async def _write_all(self, operations: list[_Operation], *, refresh: bool) -> None:
+        """Bulk-write a batch until every operation went through or was parked; `refresh` makes
+        each bulk refresh the shards it wrote to, so all that went through is searchable."""
         pending = operations
 
         async def attempt(state: RetryCallState) -> None:
             nonlocal pending
-            refusals = await self._indexer.write_items(pending, _target)
+            refusals = await self._indexer.write_items(pending, _target, refresh=refresh)
             lasting = [r for r in refusals if not r.transient]
             if lasting and state.attempt_number >= self._settings.max_attempts:
                 await self._park(lasting)
