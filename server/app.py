@@ -12,14 +12,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 
 from read_model.indices import ALL_INDICES
 from server.bootstrap import Container, build, migrate, prepare_read_model
 from server.demo import DemoPage
 from server.graphiql import ASSETS_ROUTE
 from server.graphql_view import GraphQLView
-from server.http_guards import BodyLimit, RequestId
+from server.http_guards import BodyLimit, RequestId, WebSocketsDirect
 from server.http_metrics import HttpMetrics
 from server.settings import Settings
 from server.supervision import Supervisor
@@ -66,9 +66,9 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
         return Response(generate_latest(container.registry), media_type=CONTENT_TYPE_LATEST)
 
     graphql = GraphQLView(container)
-    routes: list[Route | WebSocketRoute] = [
+    routes = [
+        # Its WebSockets skip the router (WebSocketsDirect, below).
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
@@ -81,6 +81,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(RequestId),
+            Middleware(WebSocketsDirect, path="/graphql", endpoint=graphql),
             Middleware(HttpMetrics, registry=container.registry, paths=paths),
             Middleware(BodyLimit, max_bytes=container.settings.max_body_bytes),
         ],
