@@ -63,7 +63,7 @@ class GraphQLView(GraphQLOverHTTP):
     async def answer_directly(self, request: Request) -> Response | None:
         """A POST of a document that parsed and passed validation before, answered the way `run`
         would, without its layers of hooks (0.8 ms less CPU a search, bench/README.md;
-        tests/unit/test_known_documents.py compares the two). Anything else, and any request
+        tests/e2e/test_known_documents.py compares the two). Anything else, and any request
         whose document must be looked up or checked (trusted documents), takes `run`."""
         if request.method != "POST" or not reads_json(request.headers.get("content-type")) or self._trusted_only:
             return None

@@ -46,8 +46,8 @@ class RequestId:
 class WebSocketsDirect:
     """Hands a WebSocket to `path` straight to its endpoint. The layers after this one (HTTP
     metrics and body limits, which pass WebSockets through, starlette's exception handling and
-    routing) would each keep a frame alive for the connection's life: about 2 KB of an idle
-    subscription's 50 (bench B8)."""
+    routing) would each keep a frame alive for the connection's life: 3 KiB of an idle
+    subscription (bench/README.md, B8)."""
 
     def __init__(self, app: ASGIApp, path: str, endpoint: ASGIApp) -> None:
         self._app = app

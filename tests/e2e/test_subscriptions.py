@@ -333,3 +333,11 @@ async def test_each_notification_carries_the_state_of_its_own_event(settings: Se
         replayed = [(await resumed.receive())["payload"]["data"]["productChanged"] for _ in positions]
         await resumed.close()
     assert seen(replayed) == expected
+
+
+async def test_a_websocket_to_another_path_is_refused(api: Api) -> None:
+    """Only /graphql takes WebSockets (server.http_guards.WebSocketsDirect); the rest meet the router."""
+    elsewhere = _ws_url(api).removesuffix("/graphql") + "/healthz"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(elsewhere, subprotocols=[Subprotocol("graphql-transport-ws")])
+    assert refused.value.response.status_code == 403
