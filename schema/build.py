@@ -125,7 +125,6 @@ def build_schema(protection: Protection = Protection()) -> ServedSchema:
     ]
     if not protection.introspection:
         extensions.append(DisableIntrospection)
-    schema = ServedSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
-                     execution_context_class=_Executor, parsed=parsed, passed=passed,
-                     hide_suggestions=not protection.introspection)
-    return schema
+    return ServedSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
+                        execution_context_class=_Executor, parsed=parsed, passed=passed,
+                        hide_suggestions=not protection.introspection)

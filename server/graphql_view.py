@@ -19,7 +19,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
-from schema.build import Protection, build_schema
+from schema.build import Protection, ServedSchema, build_schema
 from schema.context import CloseConnection, Context
 from schema.errors import CodedError, ServiceUnavailable
 from schema.limits import Limits
@@ -34,6 +34,7 @@ from server.ws_protocols import LegacyWSHandler, TransportWSHandler
 
 
 class GraphQLView(GraphQLOverHTTP):
+    schema: ServedSchema
     # Both run each operation's document through `documents` first (server/ws_protocols.py).
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -46,9 +47,8 @@ class GraphQLView(GraphQLOverHTTP):
             max_tokens=settings.max_query_tokens,
             introspection=settings.introspection,
         )
-        self._schema = build_schema(protection)
         super().__init__(
-            self._schema,
+            build_schema(protection),
             connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_s),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             subscription_protocols=SUBSCRIPTION_PROTOCOLS,
@@ -57,7 +57,6 @@ class GraphQLView(GraphQLOverHTTP):
         self._timeout_s = settings.operation_timeout_s
         self._get_max_age_s = settings.get_max_age_s
         self.documents = container.documents
-        self._trusted_only = container.documents.trusted_only
         self.graphiql = OfflineGraphiQL(self.graphql_ide_html)
 
     async def answer_directly(self, request: Request) -> Response | None:
@@ -65,10 +64,11 @@ class GraphQLView(GraphQLOverHTTP):
         would, without its layers of hooks (0.8 ms less CPU a search, bench/README.md;
         tests/e2e/test_known_documents.py compares the two). Anything else, and any request
         whose document must be looked up or checked (trusted documents), takes `run`."""
-        if request.method != "POST" or not reads_json(request.headers.get("content-type")) or self._trusted_only:
+        if request.method != "POST" or self.documents.trusted_only:
             return None
         accept = request.headers.get("accept")
-        if json_media_type(accept) is None or stream_protocol(accept) is not None:
+        if (not reads_json(request.headers.get("content-type")) or json_media_type(accept) is None
+                or stream_protocol(accept) is not None):
             return None
         try:
             body = orjson.loads(await request.body())
@@ -78,11 +78,11 @@ class GraphQLView(GraphQLOverHTTP):
         if operation is None:
             return None
         query, variables, operation_name = operation
-        document = self._schema.known_document(query, operation_name)
+        document = self.schema.known_document(query, operation_name)
         if document is None:
             return None
         context = self._http_context(request)
-        result = await self._bounded(self._schema.execute_known(document, variables, context, operation_name))
+        result = await self._bounded(self.schema.execute_known(document, variables, context, operation_name))
         sub_response = await self.get_sub_response(request)
         return self.create_response(await self.process_result(request, result), sub_response)
 
