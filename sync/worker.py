@@ -49,6 +49,8 @@ class WorkerSettings:
     poll_interval_s: float = 1.0
     # Attempts for an operation Elasticsearch refuses for good, before it is parked.
     max_attempts: int = 3
+    # Also how long a renewal of the lease is trusted before the next one: between renewals the
+    # lease is ours (nobody may take it before it expires), so a pass need not ask the database.
     pass_seconds: float = PASS_SECONDS
     index_layout: IndexLayout = DEFAULT_LAYOUT  # of the indices it creates when they are missing
 
@@ -119,6 +121,8 @@ class SyncWorker:
         self._settings = settings
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._renewal_due = 0.0  # time.monotonic() after which the lease is renewed again
+        self._checkpoints = _CheckpointWrites(tracking)
 
     def wake(self) -> None:
         """Called on commit in this process, so the worker does not wait for its next poll."""
@@ -147,6 +151,7 @@ class SyncWorker:
             self._indexed_position.set_local_active(False)
             self._metrics.lease_held.set(0)
             await self._expunge.close(grace_s=0)
+            await self._checkpoints.finish()
             await self._release_lease()
 
     def _stop_requested(self, _state: RetryCallState) -> bool:
@@ -159,6 +164,7 @@ class SyncWorker:
                 await self._stopping.wait()
 
     async def _release_lease(self) -> None:
+        self._renewal_due = 0.0
         try:
             await self._lease.release()
         except Exception:  # the database may be what failed; the lease then simply expires
@@ -179,27 +185,43 @@ class SyncWorker:
                 self._indexed_position.advance(checkpoint)
                 log.info("holding the sync lease as %s from position %s", self._lease.owner, checkpoint)
             try:
-                indexed = await self.run_once(checkpoint)
+                indexed = await self._index_pass(checkpoint)
             except LeaseLost:
                 checkpoint = None
                 continue
             if indexed == checkpoint:
+                await self._checkpoints.written()
                 await self._idle()
+            else:
+                await self._checkpoints.write(indexed)
             checkpoint = indexed
 
     async def _hold_lease(self) -> bool:
+        """Whether the lease is ours, renewing it once `pass_seconds` went by since the last renewal
+        was asked for: the lease cannot have gone to another before it expires, a whole TTL after that."""
+        asked = time.monotonic()
+        if asked < self._renewal_due:
+            return True
         held = await self._lease.acquire_or_renew()
+        self._renewal_due = asked + self._settings.pass_seconds if held else 0.0
         self._indexed_position.set_local_active(held)
         self._metrics.lease_held.set(1 if held else 0)
         return held
 
     async def run_once(self, checkpoint: int) -> int:
-        """Index one pass after `checkpoint`; returns the new checkpoint.
+        """Index one pass after `checkpoint`; returns the new checkpoint, durable by then."""
+        position = await self._index_pass(checkpoint)
+        if position != checkpoint:
+            await self._tracking.record(position)
+        return position
+
+    async def _index_pass(self, checkpoint: int) -> int:
+        """Index one pass after `checkpoint`; returns the position it indexed up to.
 
         A pass is a batch and, while the outbox is behind (each batch came back full), the next
         ones, for up to `pass_seconds`: each batch's successor is read and projected while its bulk
         is in flight. One refresh covers the pass (for a pass of one batch, its bulk's own), then the
-        indexed position and the checkpoint move, so nothing is announced before it is searchable."""
+        indexed position moves, so nothing is announced before it is searchable."""
         started = time.perf_counter()
         batch = await self._read_batch(checkpoint)
         if batch is None:
@@ -232,11 +254,7 @@ class SyncWorker:
             await self._with_retries(lambda: self._indexer.refresh(written.values()), before_sleep=self._before_retry)
         if erased:
             self._expunge.ask()
-        # Searchable is what notifications and consistent reads wait for: they need not also wait
-        # for the durable checkpoint, whose write queues behind the commands. A crash before it is
-        # written replays the pass, which the external versions make harmless.
         self._indexed_position.advance(position, () if lone is None else lone.events)
-        await self._tracking.record(position)
         seconds = time.perf_counter() - started
         self._metrics.events_indexed.inc(events)
         self._metrics.batch_seconds.observe(seconds)
@@ -330,6 +348,35 @@ class SyncWorker:
                       refusal.item.target.index.name, refusal.item.target.id, self._settings.max_attempts,
                       refusal.error)
 
+
+class _CheckpointWrites:
+    """The durable checkpoint of a pass is written while the next pass runs, one write at a time.
+
+    Searchable is what notifications and consistent reads wait for: they need not also wait for
+    the checkpoint, whose write queues behind the commands in the writer. A crash before it lands
+    replays what it covered, which the external versions make harmless; it only moves forward, so
+    one landing after the lease went elsewhere undoes nothing."""
+
+    def __init__(self, tracking: Tracking) -> None:
+        self._tracking = tracking
+        self._pending: asyncio.Task[None] | None = None
+
+    async def write(self, position: int) -> None:
+        """Start writing `position` once the previous write landed (its failure is raised here)."""
+        await self.written()
+        self._pending = asyncio.create_task(self._tracking.record(position))
+
+    async def written(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+
+    async def finish(self) -> None:
+        """On the way out: the last write lands, or is left to the next run to make good."""
+        try:
+            await self.written()
+        except Exception:
+            log.warning("could not write the sync checkpoint; the next run indexes its events again", exc_info=True)
 
 
 def _log_restart(state: RetryCallState) -> None:
