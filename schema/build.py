@@ -19,9 +19,11 @@ from strawberry.extensions import (
 )
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.graphql import OperationType
 
 from schema.error_codes import ErrorCodes, coded
+from schema.input_building import build_inputs_once
 from schema.limits import Limits, bound_field_merging, complexity_rule
 from schema.mutation import Mutation
 from schema.notifications import PassedThrough
@@ -125,6 +127,11 @@ def build_schema(protection: Protection = Protection()) -> ServedSchema:
     ]
     if not protection.introspection:
         extensions.append(DisableIntrospection)
-    return ServedSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
-                        execution_context_class=_Executor, parsed=parsed, passed=passed,
-                        hide_suggestions=not protection.introspection)
+    served = ServedSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
+                          execution_context_class=_Executor, parsed=parsed, passed=passed,
+                          hide_suggestions=not protection.introspection)
+    converter = served.schema_converter
+    build_inputs_once([concrete.definition for concrete in converter.type_map.values()
+                       if isinstance(concrete.definition, StrawberryObjectDefinition)],
+                      converter.scalar_registry, served.config.name_converter.from_field)
+    return served
