@@ -42,13 +42,18 @@ AIOSQLITE_THREAD_JOIN_TIMEOUT_S = 5.0
 class Database:
     """`commands` runs the commands' units of work; `writer` runs migrations and the consumers'
     checkpoints and leases; `reader` serves outbox tails and status reads. `email_keys` hashes
-    emails for their uniqueness; `scrubber` overwrites what erased rows left on disk."""
+    emails for their uniqueness; `scrubber` overwrites what erased rows left on disk.
+
+    `thread_reader` (SQLite) is the same file through the stdlib driver, for reads run whole on a
+    worker thread: aiosqlite takes a trip through the event loop per statement, and under load
+    each waits behind the requests (8 of them made half of a sync pass at 200 mutations/s, W3)."""
 
     commands: Writer
     writer: AsyncEngine
     reader: AsyncEngine
     email_keys: EmailKeys
     scrubber: Scrubber
+    thread_reader: Engine | None = None
 
     async def dispose(self) -> None:
         """Stops the command writer's thread (after the commands it holds) and closes the engines."""
@@ -56,6 +61,8 @@ class Database:
         await self.commands.close()
         await self.writer.dispose()
         await self.reader.dispose()
+        if self.thread_reader is not None:
+            self.thread_reader.dispose()
 
 
 async def join_connection_threads() -> None:
@@ -86,11 +93,12 @@ def open_database(url: str, *, write_group_max: int = 64, write_group_wait_s: fl
     # every command of the process, several a transaction, instead of queueing them in SQLite's
     # busy handler, whose sleeps made the slowest commands wait seconds (see bench/README.md, W1).
     commands = GroupCommitWriter(
-        _sqlite_commands_engine(url), group_max=write_group_max, group_wait_s=write_group_wait_s, email_keys=email_keys
+        _sqlite_thread_engine(url, "BEGIN IMMEDIATE", pool_size=1, max_overflow=0),
+        group_max=write_group_max, group_wait_s=write_group_wait_s, email_keys=email_keys,
     )
     writer = _sqlite_engine(url, "BEGIN IMMEDIATE", pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_S)
     return Database(commands=commands, writer=writer, reader=_sqlite_engine(url, "BEGIN"), email_keys=email_keys,
-                    scrubber=Scrubber(url, writer))
+                    scrubber=Scrubber(url, writer), thread_reader=_sqlite_thread_engine(url, "BEGIN"))
 
 
 def _json_text(value: Any) -> str:
@@ -109,16 +117,16 @@ def _server_engine(url: str, **pool: Any) -> AsyncEngine:
                                **_JSON_COLUMNS, **pool)
 
 
-def _sqlite_commands_engine(url: str) -> Engine:
-    """The same file through the stdlib sqlite3 driver, for the writer's thread (one connection)."""
+def _sqlite_thread_engine(url: str, begin_statement: str, **pool: Any) -> Engine:
+    """The same file through the stdlib sqlite3 driver, for threads other than the event loop's
+    (the command writer's, and reads run whole on one)."""
     engine = create_engine(
         make_url(url).set(drivername="sqlite"),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-        pool_size=1,
-        max_overflow=0,
         **_JSON_COLUMNS,
+        **pool,
     )
-    _configure_sqlite(engine, "BEGIN IMMEDIATE")
+    _configure_sqlite(engine, begin_statement)
     return engine
 
 

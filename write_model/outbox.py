@@ -6,11 +6,11 @@ same transaction as the events; an erased customer's read as erased (write_model
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Engine, Row, Select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -52,20 +52,27 @@ class Outbox:
 
     async def _read(self, queries: list[Select[Any]]) -> list[StoredEvent]:
         """The rows of the queries in position order, unsealed, all read in one transaction."""
+        thread_reader = self._database.thread_reader
+        if thread_reader is not None:
+            return await asyncio.to_thread(_read_in_thread, thread_reader, queries)
         async with self._database.reader.connect() as connection:
-            rows = [row for query in queries for row in await connection.execute(query)]
-            if len(queries) > 1:
-                rows.sort(key=lambda row: row.position)
-            ciphers = await _ciphers(connection, rows)
-        return [_stored(row, ciphers) for row in rows]
+            return await connection.run_sync(_read_on, queries)
 
 
-async def _ciphers(connection: AsyncConnection, rows: list[Row[Any]]) -> Ciphers:
+def _read_in_thread(engine: Engine, queries: list[Select[Any]]) -> list[StoredEvent]:
+    with engine.connect() as connection:
+        return _read_on(connection, queries)
+
+
+def _read_on(connection: Connection, queries: list[Select[Any]]) -> list[StoredEvent]:
+    rows = [row for query in queries for row in connection.execute(query)]
+    if len(queries) > 1:
+        rows.sort(key=lambda row: row.position)
     customer_ids = list({owner for row in rows for owner in owners(row.stream_type, row.payload)})
     found = {}
     for chunk in _chunks(customer_ids):
-        found.update(ciphers_of(await connection.execute(keys_of(chunk))))
-    return found.get
+        found.update(ciphers_of(connection.execute(keys_of(chunk))))
+    return [_stored(row, found.get) for row in rows]
 
 
 def _chunks(ids: Sequence[Any]) -> list[Sequence[Any]]:
