@@ -21,7 +21,7 @@ from write_model.errors import (
 from write_model.money import money_text, to_minor_units
 from write_model.products import ACTIVE, MAX_REASON, record_change
 from write_model.results import Accepted
-from write_model.tables import OrderRow, ProductRow, as_utc, utc_now
+from write_model.tables import NewOrder, OrderRow, ProductRow, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
 from write_model.validation import Checks
 
@@ -53,7 +53,7 @@ def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
         lines.append(_order_line(product, line.quantity))
     total = money_text(sum((Decimal(line["lineTotal"]) for line in lines), Decimal(0)))
     now = utc_now()
-    order = OrderRow(
+    order = NewOrder(
         id=order_id, customer_id=customer.id, status=PLACED, lines=lines, total=total,
         total_minor=to_minor_units(total), version=1, placed_at=now, updated_at=now,
     )
@@ -145,7 +145,7 @@ def _placed_order(
     return order
 
 
-def _commit(uow: UnitOfWork, order: OrderRow, event_type: str, reason: str | None = None) -> Accepted:
+def _commit(uow: UnitOfWork, order: OrderRow | NewOrder, event_type: str, reason: str | None = None) -> Accepted:
     customer = found("customer", order.customer_id, uow.customers.get(order.customer_id))
     if event_type != events.ORDER_PLACED:
         order.version += 1
@@ -158,7 +158,7 @@ def _commit(uow: UnitOfWork, order: OrderRow, event_type: str, reason: str | Non
     return Accepted(order.id, order.version, position)
 
 
-def state_payload(order: OrderRow, customer_name: str) -> dict[str, Any]:
+def state_payload(order: OrderRow | NewOrder, customer_name: str) -> dict[str, Any]:
     """The order as an event payload (amounts in minor units)."""
     return {
         "id": order.id,

@@ -21,6 +21,8 @@ from write_model.tables import (
     CustomerKeyRow,
     CustomerRow,
     IdempotencyRow,
+    NewOrder,
+    NewProduct,
     OrderRow,
     ProductRow,
     utc_now,
@@ -35,7 +37,7 @@ class _Inserter:
     statement: Insert
     columns: tuple[str, ...]
 
-    def __call__(self, connection: Connection, row: SQLModel) -> None:
+    def __call__(self, connection: Connection, row: object) -> None:
         connection.execute(self.statement, {name: getattr(row, name) for name in self.columns})
 
 
@@ -84,7 +86,7 @@ class Products:
     def get(self, product_id: str) -> ProductRow | None:
         return _held(self._session, self._session.get(ProductRow, product_id, with_for_update=_row_lock(self._session)))
 
-    def add(self, product: ProductRow) -> None:
+    def add(self, product: NewProduct) -> None:
         """Insert the new product now: a taken SKU raises IntegrityError here, the unique index
         being the duplicate check (one statement fewer than a query before each insert)."""
         _INSERT_PRODUCT(self._connection, product)
@@ -154,7 +156,7 @@ class Orders:
     def get(self, order_id: str) -> OrderRow | None:
         return _held(self._session, self._session.get(OrderRow, order_id, with_for_update=_row_lock(self._session)))
 
-    def add(self, order: OrderRow) -> None:
+    def add(self, order: NewOrder) -> None:
         """Insert the new order now."""
         _INSERT_ORDER(self._connection, order)
 
