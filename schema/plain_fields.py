@@ -133,7 +133,9 @@ def plain_fields(parent_type: GraphQLObjectType) -> dict[str, _Field]:
 class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._selections: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, _Selection | None]] = {}
+        # Shared with the per-event copies of a subscription's executor (graphql-core's shallow
+        # copy): one entry per place in the document, whichever execution asks.
+        self._selections: dict[tuple[GraphQLObjectType, tuple[int, ...]], _Selection | None] = {}
 
     def execute_fields(
         self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None,
@@ -240,12 +242,13 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _selection(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> _Selection | None:
         """The plain fields selected on `object_type` under `details`, or None where one is not
-        plain. Worked out once per execution for each such place in the document (all the items
-        of a list share theirs), not once per object."""
-        key = (object_type, id(details))
-        cached = self._selections.get(key)
-        if cached is not None and cached[0] is details:
-            return cached[1]
+        plain. Worked out once for each such place in the document (all the items of a list share
+        theirs, and so do the notifications of a subscription), not once per object. A place is
+        the field nodes it is selected by, which the document holds for as long as the executor;
+        the variables that could change the selection are the executor's, shared by its copies."""
+        key = (object_type, tuple(id(detail.node) for detail in details))
+        if key in self._selections:
+            return self._selections[key]
         subfields, deferred, _forbidden = self.collect_subfields(object_type, details)
         fields = plain_fields(object_type)
         selection: _Selection | None = None
@@ -259,7 +262,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                 chosen.append((response_name, field, sub_details))
             else:
                 selection = tuple(chosen)
-        self._selections[key] = (details, selection)  # the details kept alive, so the id is not reused
+        self._selections[key] = selection
         return selection
 
 

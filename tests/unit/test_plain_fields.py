@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLObjectType
+from graphql import GraphQLObjectType, graphql_sync, parse
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
@@ -184,3 +184,20 @@ async def test_below_a_resolved_field_graphql_core_executes_nothing_that_is_plai
     executed.clear()
     await _run(counting, "{ boxes { item { name bestTag { label } tags { label } } } }")  # plain in plain
     assert executed == ["Query.boxes"]
+
+
+def test_the_copies_of_an_executor_share_one_selection_per_place_in_the_document() -> None:
+    """A subscription's notifications are rendered by per-event copies of one executor for as
+    long as it is subscribed: each answers as a fresh execution does, and the selections they
+    work out are kept once per place in the document, not once per notification."""
+    plain = strawberry.Schema(query=Query, execution_context_class=PlainFieldsExecutor)
+    query = "{ items { name tags { label weight } bestTag { label } } boxes { item { name } } }"
+    document = parse(query)
+    built = PlainFieldsExecutor.build(plain._schema, document)
+    assert isinstance(built, PlainFieldsExecutor)
+    expected = graphql_sync(strawberry.Schema(query=Query)._schema, query, Query())
+    answers = [built.build_per_event_executor(Query()).execute_operation(False) for _ in range(50)]
+    assert all(answer == expected for answer in answers)
+    kept = len(built._selections)
+    built.build_per_event_executor(Query()).execute_operation(False)
+    assert 0 < kept == len(built._selections)
