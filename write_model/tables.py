@@ -43,10 +43,10 @@ class ProductRow(SQLModel, table=True):
 
 # New rows as their commands insert them (by Core statements, write_model/repositories.py). The
 # ORM's instance took a fifth of the writer's time per createProduct to build, and the command
-# that creates an aggregate neither changes it again nor loads it: later ones load its Row.
+# that creates an aggregate neither changes it again nor loads it: later commands load the
+# table's ORM row.
 @dataclass(slots=True)
 class NewProduct:
-
     id: str
     sku: str
     name: str

@@ -55,8 +55,8 @@ def _sample(type_: GraphQLInputType, *, nulls: bool, everything: bool) -> Any:
 
 
 @contextmanager
-def _strawberry_conversion(definition: StrawberryObjectDefinition) -> Iterator[None]:
-    """Strawberry's own conversion of this type (and of the types it nests) while in the block."""
+def _strawberry_conversion() -> Iterator[None]:
+    """Strawberry's own conversion of every input type while in the block."""
     kept = {each.name: each.from_input for each in _input_definitions(SERVED)}
     for each in _input_definitions(SERVED):
         each.from_input = None
@@ -85,7 +85,7 @@ def test_an_input_is_built_as_strawberry_builds_it(definition: StrawberryObjectD
     coerced = coerce_input_value(sent, graphql_type)
 
     built = _convert(definition, coerced)
-    with _strawberry_conversion(definition):
+    with _strawberry_conversion():
         expected = _convert(definition, coerced)
 
     assert type(built) is type(expected) is definition.origin
