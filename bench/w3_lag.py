@@ -128,6 +128,11 @@ async def _ours(run: Run, sizes: Sizes, settings: Settings, benchmark: str) -> O
 
             for n in range(WARM_UP):
                 await create(n)
+            # The warm-up goes the whole way first, as the baseline's does: the worker takes its
+            # lease and creates the indices after the server starts, and a fresh index's first bulks
+            # are slow; without this the run's first second measured those (lags near 1 s).
+            await wait_until(lambda: _notified(listener) >= WARM_UP, NOTIFICATION_TIMEOUT_S,
+                             "the warm-up's notifications")
             started, cpu_before = time.perf_counter(), cpu_seconds(served.pid)
             load = await paced(sizes.rate, sizes.seconds, lambda n: create(WARM_UP + n), MAX_IN_FLIGHT)
             cpu = cpu_seconds(served.pid) - cpu_before
@@ -141,6 +146,10 @@ async def _ours(run: Run, sizes: Sizes, settings: Settings, benchmark: str) -> O
     measured = sorted(position for position in answered if position > WARM_UP and position in notified)
     lags = [max(0.0, notified[position] - answered[position]) for position in measured]
     return Ours(Latencies(lags), load, [answered[position] - started for position in measured], cpu, memory)
+
+
+def _notified(listener: Listener) -> int:
+    return sum(1 for _, message in listener.arrivals if _position(message) is not None)
 
 
 def _position(message: str) -> int | None:
