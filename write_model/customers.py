@@ -11,7 +11,7 @@ from write_model.commands import EraseCustomer, RegisterCustomer
 from write_model.errors import Duplicate, InvalidState, NotPermitted, check_version, found
 from write_model.personal import ERASED_NAME
 from write_model.results import Accepted
-from write_model.tables import CustomerRow, as_utc, utc_now
+from write_model.tables import CustomerRow, PlainCustomer, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
 from write_model.validation import Checks
 
@@ -39,7 +39,7 @@ def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> Accepted:
     )
     uow.customers.add(customer)
     uow.keys.create(customer.id)
-    payload = state_payload(customer, order_count=0, total_spent_minor=0)
+    payload = state_payload(customer)
     uow.outbox.record(
         events.NewEvent(events.CUSTOMER, customer.id, customer.version, events.CUSTOMER_REGISTERED, payload)
     )
@@ -64,26 +64,22 @@ def erase_customer(command: EraseCustomer, uow: UnitOfWork) -> Accepted:
     customer.name = ERASED_NAME
     customer.erased_at = customer.updated_at = now
     customer.version += 1
-    payload = {**state_payload_with_stats(uow, customer), "orderIds": uow.orders.ids_of(customer.id)}
+    payload = {**state_payload(customer), "orderIds": uow.orders.ids_of(customer.id)}
     uow.outbox.record(events.NewEvent(events.CUSTOMER, customer.id, customer.version, events.CUSTOMER_ERASED, payload))
     position = uow.commit()
     return Accepted(customer.id, customer.version, position)
 
 
-def state_payload(customer: CustomerRow, *, order_count: int, total_spent_minor: int) -> dict[str, Any]:
+def state_payload(customer: CustomerRow | PlainCustomer) -> dict[str, Any]:
     """The customer as its read document needs it, with its order statistics at this moment."""
     return {
         "id": customer.id,
         "email": customer.email,
         "name": customer.name,
         "version": customer.version,
-        "orderCount": order_count,
-        "totalSpentMinor": total_spent_minor,
+        "orderCount": customer.order_count,
+        "totalSpentMinor": customer.total_spent_minor,
         "createdAt": as_utc(customer.created_at).isoformat(),
         "updatedAt": as_utc(customer.updated_at).isoformat(),
     }
 
-
-def state_payload_with_stats(uow: UnitOfWork, customer: CustomerRow) -> dict[str, Any]:
-    stats = uow.orders.stats(customer.id)
-    return state_payload(customer, order_count=stats.count, total_spent_minor=stats.total_minor)

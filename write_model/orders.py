@@ -8,7 +8,8 @@ from typing import Any
 
 from write_model import events
 from write_model.commands import CancelOrder, PlaceOrder, ShipOrder
-from write_model.customers import ERASED, state_payload_with_stats
+from write_model.customers import ERASED
+from write_model.customers import state_payload as customer_state_payload
 from write_model.errors import (
     FieldProblem,
     InsufficientStock,
@@ -21,7 +22,7 @@ from write_model.errors import (
 from write_model.money import money_text, to_minor_units
 from write_model.products import ACTIVE, MAX_REASON, record_change
 from write_model.results import Accepted
-from write_model.tables import NewOrder, OrderRow, ProductRow, as_utc, utc_now
+from write_model.tables import CustomerRow, NewOrder, OrderRow, PlainCustomer, PlainProduct, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
 from write_model.validation import Checks
 
@@ -36,21 +37,19 @@ def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
     if command.actor is not None and command.actor != command.customer_id:
         raise NotPermitted("A customer may place orders only for themselves.")
     _check_lines(command)
-    customer = found("customer", command.customer_id, uow.customers.get(command.customer_id))
+    customer = found("customer", command.customer_id, uow.customers.plain(command.customer_id))
     if customer.erased_at is not None:
         raise InvalidState("The customer is erased: no order can be placed for them.", ERASED)
-    # Lock the products by id first, whatever the lines' order: two orders of the same products then
-    # never wait for each other's row locks in a circle (a deadlock, which PostgreSQL breaks after 1 s).
-    for product_id in sorted({line.product_id for line in command.lines}):
-        uow.products.get(product_id)
-    products = [_orderable(uow, index, line.product_id, line.quantity) for index, line in
-                enumerate(command.lines)]
+    stocked = uow.products.plain({line.product_id for line in command.lines})
+    products = [_orderable(index, line.product_id, line.quantity, stocked.get(line.product_id))
+                for index, line in enumerate(command.lines)]
     order_id = str(uuid.uuid4())
     lines = []
     for product, line in zip(products, command.lines, strict=True):
         product.stock -= line.quantity
         record_change(uow, product, events.STOCK_RESERVED, reason=f"order {order_id}")
         lines.append(_order_line(product, line.quantity))
+    uow.products.save_stock(products)
     total = money_text(sum((Decimal(line["lineTotal"]) for line in lines), Decimal(0)))
     now = utc_now()
     order = NewOrder(
@@ -58,7 +57,8 @@ def place_order(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
         total_minor=to_minor_units(total), version=1, placed_at=now, updated_at=now,
     )
     uow.orders.add(order)
-    return _commit(uow, order, events.ORDER_PLACED)
+    uow.customers.count_order(customer, order.total_minor)
+    return _commit(uow, order, events.ORDER_PLACED, customer)
 
 
 def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Accepted:
@@ -71,13 +71,16 @@ def cancel_order(command: CancelOrder, uow: UnitOfWork) -> Accepted:
         product.stock += line["quantity"]
         record_change(uow, product, events.STOCK_RELEASED, reason=f"order {order.id} cancelled")
     order.status = CANCELLED
-    return _commit(uow, order, events.ORDER_CANCELLED, reason=command.reason)
+    customer = _customer_of(uow, order)
+    customer.order_count -= 1
+    customer.total_spent_minor -= order.total_minor
+    return _commit(uow, order, events.ORDER_CANCELLED, customer, reason=command.reason)
 
 
 def ship_order(command: ShipOrder, uow: UnitOfWork) -> Accepted:
     order = _placed_order(uow, command.id, command.expected_version, "shipped")
     order.status = SHIPPED
-    return _commit(uow, order, events.ORDER_SHIPPED)
+    return _commit(uow, order, events.ORDER_SHIPPED, _customer_of(uow, order))
 
 
 def _check_lines(command: PlaceOrder) -> None:
@@ -93,8 +96,8 @@ def _check_lines(command: PlaceOrder) -> None:
     checks.raise_if_any()
 
 
-def _orderable(uow: UnitOfWork, index: int, product_id: str, quantity: int) -> ProductRow:
-    product = found("product", product_id, uow.products.get(product_id))
+def _orderable(index: int, product_id: str, quantity: int, product: PlainProduct | None) -> PlainProduct:
+    product = found("product", product_id, product)
     if product.status != ACTIVE:
         raise ValidationFailed(
             "An ordered product is not for sale.",
@@ -120,7 +123,7 @@ def line_payload(line: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _order_line(product: ProductRow, quantity: int) -> dict[str, Any]:
+def _order_line(product: PlainProduct, quantity: int) -> dict[str, Any]:
     """The product as the line keeps it: later changes to the product do not rewrite the order."""
     return {
         "productId": product.id,
@@ -145,12 +148,16 @@ def _placed_order(
     return order
 
 
-def _commit(uow: UnitOfWork, order: OrderRow | NewOrder, event_type: str, reason: str | None = None) -> Accepted:
-    customer = found("customer", order.customer_id, uow.customers.get(order.customer_id))
+def _customer_of(uow: UnitOfWork, order: OrderRow) -> CustomerRow:
+    return found("customer", order.customer_id, uow.customers.get(order.customer_id))
+
+
+def _commit(uow: UnitOfWork, order: OrderRow | NewOrder, event_type: str, customer: CustomerRow | PlainCustomer,
+            reason: str | None = None) -> Accepted:
     if event_type != events.ORDER_PLACED:
         order.version += 1
         order.updated_at = utc_now()
-    payload = {**state_payload(order, customer.name), "customer": state_payload_with_stats(uow, customer)}
+    payload = {**state_payload(order, customer.name), "customer": customer_state_payload(customer)}
     if reason is not None:
         payload["reason"] = reason
     uow.outbox.record(events.NewEvent(events.ORDER, order.id, order.version, event_type, payload))

@@ -12,7 +12,7 @@ from write_model.commands import AdjustStock, CreateProduct, DiscontinueProduct,
 from write_model.errors import Duplicate, FieldProblem, InvalidState, ValidationFailed, check_version, found
 from write_model.money import money_text, to_minor_units
 from write_model.results import Accepted
-from write_model.tables import NewProduct, ProductRow, as_utc, utc_now
+from write_model.tables import PlainProduct, ProductRow, as_utc, utc_now
 from write_model.unit_of_work import UnitOfWork
 from write_model.validation import Checks
 
@@ -37,7 +37,7 @@ def create_product(command: CreateProduct, uow: UnitOfWork) -> Accepted:
     checks.raise_if_any()
     sku = command.sku.strip()
     now = utc_now()
-    product = NewProduct(
+    product = PlainProduct(
         id=str(uuid.uuid4()),
         sku=sku,
         name=command.name.strip(),
@@ -103,7 +103,7 @@ def discontinue_product(command: DiscontinueProduct, uow: UnitOfWork) -> Accepte
     return _commit(uow, product, events.PRODUCT_DISCONTINUED)
 
 
-def state_payload(product: ProductRow | NewProduct) -> dict[str, Any]:
+def state_payload(product: ProductRow | PlainProduct) -> dict[str, Any]:
     """The product's full state as a JSON-safe event payload (amounts in minor units)."""
     return {
         "id": product.id,
@@ -141,7 +141,7 @@ def _load(uow: UnitOfWork, product_id: str, expected_version: int | None) -> Pro
     return product
 
 
-def record_change(uow: UnitOfWork, product: ProductRow | NewProduct, event_type: str, reason: str | None = None
+def record_change(uow: UnitOfWork, product: ProductRow | PlainProduct, event_type: str, reason: str | None = None
                   ) -> None:
     """Bump the version (a new product keeps 1) and record the event with the full new state.
     Also used by the order handlers for the stock an order reserves or releases."""
@@ -154,7 +154,7 @@ def record_change(uow: UnitOfWork, product: ProductRow | NewProduct, event_type:
     uow.outbox.record(events.NewEvent(events.PRODUCT, product.id, product.version, event_type, payload))
 
 
-def _commit(uow: UnitOfWork, product: ProductRow | NewProduct, event_type: str, reason: str | None = None
+def _commit(uow: UnitOfWork, product: ProductRow | PlainProduct, event_type: str, reason: str | None = None
             ) -> Accepted:
     record_change(uow, product, event_type, reason)
     position = uow.commit()

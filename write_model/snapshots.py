@@ -57,7 +57,7 @@ class Snapshot:
                 yield self._records(events.PRODUCT, [products.state_payload(row) for row in product_rows])
         elif kind == "customers":
             async for customer_rows in self._rows(CustomerRow, pages):
-                yield self._records(events.CUSTOMER, await self._customer_states(customer_rows))
+                yield self._records(events.CUSTOMER, [customers.state_payload(row) for row in customer_rows])
         elif kind == "orders":
             async for order_rows in self._rows(OrderRow, pages):
                 yield self._records(events.ORDER, await self._order_states(order_rows))
@@ -81,19 +81,6 @@ class Snapshot:
                 return
             yield page
             last = page[-1].id
-
-    async def _customer_states(self, rows: list[CustomerRow]) -> list[dict[str, Any]]:
-        stats = await self._session.exec(
-            select(OrderRow.customer_id, func.count(), func.sum(OrderRow.total_minor))
-            .where(col(OrderRow.customer_id).in_([row.id for row in rows]), OrderRow.status != orders.CANCELLED)
-            .group_by(col(OrderRow.customer_id))
-        )
-        by_customer = {customer_id: (int(count), int(total)) for customer_id, count, total in stats}
-        return [
-            customers.state_payload(row, order_count=by_customer.get(row.id, (0, 0))[0],
-                               total_spent_minor=by_customer.get(row.id, (0, 0))[1])
-            for row in rows
-        ]
 
     async def _order_states(self, rows: list[OrderRow]) -> list[dict[str, Any]]:
         names = await self._session.exec(

@@ -34,7 +34,7 @@ class UnitOfWork:
         """`connection` is the session's: a writer looks it up once per group, not per unit."""
         self._session = session
         self.products = Products(session, connection)
-        self.customers = Customers(session)
+        self.customers = Customers(session, connection)
         self.orders = Orders(session, connection)
         self.idempotency_keys = IdempotencyKeys(session)
         self.keys = CustomerKeys(connection)

@@ -144,3 +144,36 @@ async def test_what_was_stored_in_clear_is_sealed_resumably_and_reads_as_it_did(
     taken = await in_unit_of_work(database, lambda uow: uow.customers.by_email_key(uow.email_keys("OLD1@example.com")))
     assert taken is not None and taken.id == "c-1"
     await database.dispose()
+
+
+_ORDERS_0006 = sa.table("orders", *(sa.column(name) for name in (
+    "id", "customer_id", "status", "total", "total_minor", "version")), sa.column("lines", sa.JSON),
+    sa.column("placed_at", sa.DateTime(timezone=True)), sa.column("updated_at", sa.DateTime(timezone=True)))
+
+
+def _customers_with_orders(connection: Connection) -> None:
+    connection.execute(sa.insert(_OLD_CUSTOMERS), [
+        {"id": f"c-{n}", "email": None, "email_key": None, "name": f"C{n}", "version": 1, "created_at": _AT,
+         "updated_at": _AT} for n in (1, 2, 3)])
+    connection.execute(sa.insert(_ORDERS_0006), [
+        {"id": f"o-{n}", "customer_id": customer_id, "status": status, "total": "0", "total_minor": total_minor,
+         "version": 1, "lines": [], "placed_at": _AT, "updated_at": _AT}
+        for n, (customer_id, status, total_minor) in enumerate(
+            [("c-1", "PLACED", 1_000), ("c-1", "SHIPPED", 250), ("c-1", "CANCELLED", 9_999), ("c-2", "CANCELLED", 5)])])
+
+
+async def test_customers_stored_before_their_order_totals_were_kept_get_them_from_their_orders(
+    empty_database_url: str,
+) -> None:
+    database = open_database(empty_database_url)
+    async with database.writer.connect() as connection:
+        await connection.run_sync(_upgrade_to("0006"))
+        await connection.commit()
+        async with connection.begin():
+            await connection.run_sync(_customers_with_orders)
+        await connection.run_sync(_upgrade_to("head"))
+        await connection.commit()
+        totals = (await connection.execute(
+            text("SELECT id, order_count, total_spent_minor FROM customers ORDER BY id"))).all()
+    assert [tuple(row) for row in totals] == [("c-1", 2, 1_250), ("c-2", 0, 0), ("c-3", 0, 0)]
+    await database.dispose()

@@ -17,7 +17,7 @@ from write_model.commands import Command, CreateProduct
 from write_model.database import Database, open_database
 from write_model.errors import Duplicate, WriteModelUnavailable
 from write_model.results import Accepted
-from write_model.tables import NewProduct, utc_now
+from write_model.tables import PlainProduct, utc_now
 from write_model.unit_of_work import UnitOfWork
 
 SKU = "RACE-1"
@@ -36,7 +36,7 @@ def _add_duplicate_sku(uow: UnitOfWork) -> None:
     """What a handler meets when a concurrent writer committed the same SKU first: the insert
     raises IntegrityError (UNIQUE constraint failed: products.sku)."""
     now = utc_now()
-    uow.products.add(NewProduct(id=str(uuid.uuid4()), sku=SKU, name="Raced", description="", category="c", tags=[],
+    uow.products.add(PlainProduct(id=str(uuid.uuid4()), sku=SKU, name="Raced", description="", category="c", tags=[],
                                 price="1.00", stock=0, status="ACTIVE", version=1, created_at=now, updated_at=now))
 
 
