@@ -1,34 +1,87 @@
-"""Appending a command's events to the outbox, in the command's own transaction."""
+"""Appending commands' events to the outbox, in their own transaction."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import BigInteger, Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlmodel import SQLModel
 
 from write_model.events import NewEvent
 from write_model.personal import Ciphers, seal
 from write_model.tables import OutboxHeadRow, OutboxRow, utc_now
 
-# Core statements built once (their compiled form is cached): every command runs both.
+# Core statements built once (their compiled form is cached).
 _OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
 _HEAD = SQLModel.metadata.tables[OutboxHeadRow.__tablename__]
 _INSERT_EVENTS = insert(_OUTBOX)
-# Increment before reading: on PostgreSQL the UPDATE row-locks the head until this transaction
-# ends, so concurrent commands take their positions one after another, in commit order and
-# without gaps (SQLite runs one write transaction at a time anyway).
-_RESERVE_POSITIONS = (
-    update(_HEAD).values(position=_HEAD.c.position + bindparam("count", type_=BigInteger)).returning(_HEAD.c.position)
-)
+# On PostgreSQL the head is read FOR UPDATE: the row stays locked until the transaction ends, so
+# concurrent transactions take their positions one after another, in commit order and without
+# gaps. SQLite runs one write transaction at a time anyway (BEGIN IMMEDIATE takes its lock).
+_READ_HEAD = select(_HEAD.c.position)
+_READ_HEAD_LOCKED = _READ_HEAD.with_for_update()
+_MOVE_HEAD = update(_HEAD).values(position=bindparam("head"))
+
+
+class TransactionOutbox:
+    """The events of one transaction, which may hold several units of work (a writer's group).
+
+    Positions are handed out from the head, read once; the rows and the new head are written
+    once, by `write()` just before the transaction commits: two statements a transaction rather
+    than two a command. A unit that fails gives its positions back with `rewind`, so the
+    positions stay gap-free."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._head: int | None = None
+        self._written: int | None = None  # the head as the table holds it
+        self._rows: list[dict[str, Any]] = []
+
+    @property
+    def head(self) -> int:
+        """The last position handed out (or stored)."""
+        if self._head is None:
+            locked = self._connection.dialect.name != "sqlite"
+            self._head = self._written = self._connection.execute(
+                _READ_HEAD_LOCKED if locked else _READ_HEAD).scalar_one()
+        return self._head
+
+    def add(self, rows: list[dict[str, Any]]) -> int:
+        """Give the rows the next positions; returns the last."""
+        first = self.head + 1
+        for offset, row in enumerate(rows):
+            row["position"] = first + offset
+        self._rows += rows
+        self._head = first + len(rows) - 1
+        return self._head
+
+    def mark(self) -> tuple[int | None, int]:
+        return self._head, len(self._rows)
+
+    def rewind(self, mark: tuple[int | None, int]) -> None:
+        """Forget what was added since `mark`: the unit that added it was rolled back."""
+        self._head, kept = mark
+        del self._rows[kept:]
+        if self._head is None:
+            self._written = None
+
+    def write(self) -> None:
+        if self._rows:
+            self._connection.execute(_INSERT_EVENTS, self._rows)
+            self._rows = []
+        if self._head != self._written:
+            self._connection.execute(_MOVE_HEAD, {"head": self._head})
+            self._written = self._head
 
 
 class OutboxWriter:
-    """Collects the events a handler records; `append()` gives them their positions and stores them
-    with their personal fields sealed under the `ciphers` of their customers."""
+    """Collects the events a handler records; `append()` gives them their positions and hands them,
+    with their personal fields sealed under the `ciphers` of their customers, to the transaction's
+    outbox."""
 
-    def __init__(self, connection: Connection, ciphers: Ciphers) -> None:
-        self._connection = connection
+    def __init__(self, transaction: TransactionOutbox, ciphers: Ciphers) -> None:
+        self._transaction = transaction
         self._ciphers = ciphers
         self._events: list[NewEvent] = []
 
@@ -41,26 +94,22 @@ class OutboxWriter:
         return self._events[-1] if self._events else None
 
     def append(self) -> int:
-        """Write the recorded events; returns the last one's position (the head as it stands
+        """Hand the recorded events on; returns the last one's position (the head as it stands
         when nothing was recorded)."""
-        connection = self._connection
-        head: int = connection.execute(_RESERVE_POSITIONS, {"count": len(self._events)}).scalar_one()
-        if self._events:
-            first = head - len(self._events) + 1
-            now = utc_now()
-            rows = [
-                {
-                    "position": first + offset,
-                    "event_id": str(uuid.uuid4()),
-                    "stream_type": event.stream_type,
-                    "stream_id": event.stream_id,
-                    "stream_version": event.stream_version,
-                    "event_type": event.event_type,
-                    "payload": seal(event.stream_type, event.payload, self._ciphers),
-                    "occurred_at": now,
-                }
-                for offset, event in enumerate(self._events)
-            ]
-            connection.execute(_INSERT_EVENTS, rows)
+        if not self._events:
+            return self._transaction.head
+        now = utc_now()
+        rows = [
+            {
+                "event_id": str(uuid.uuid4()),
+                "stream_type": event.stream_type,
+                "stream_id": event.stream_id,
+                "stream_version": event.stream_version,
+                "event_type": event.event_type,
+                "payload": seal(event.stream_type, event.payload, self._ciphers),
+                "occurred_at": now,
+            }
+            for event in self._events
+        ]
         self._events.clear()
-        return head
+        return self._transaction.add(rows)

@@ -6,7 +6,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from write_model.events import NewEvent
-from write_model.outbox_writer import OutboxWriter
+from write_model.outbox_writer import OutboxWriter, TransactionOutbox
 from write_model.personal import EmailKeys
 from write_model.repositories import (
     ConsumerBookkeeping,
@@ -30,16 +30,21 @@ class UnitOfWork:
     Leaving the block by an exception rolls back this unit's changes alone.
     """
 
-    def __init__(self, session: Session, email_keys: EmailKeys, connection: Connection) -> None:
-        """`connection` is the session's: a writer looks it up once per group, not per unit."""
+    def __init__(self, session: Session, email_keys: EmailKeys, connection: Connection,
+                 transaction: TransactionOutbox | None = None) -> None:
+        """`connection` is the session's: a writer looks it up once per group, not per unit.
+        `transaction` is the outbox of the writer's transaction, which writes the events of all
+        its units before it commits; a unit opened without one writes its own on `commit()`."""
         self._session = session
+        self._transaction = transaction or TransactionOutbox(connection)
+        self._writes_own_events = transaction is None
         self.products = Products(session, connection)
         self.customers = Customers(session, connection)
         self.orders = Orders(session, connection)
         self.idempotency_keys = IdempotencyKeys(session)
         self.keys = CustomerKeys(connection)
         self.email_keys = email_keys
-        self.outbox = OutboxWriter(connection, self.keys.cipher)
+        self.outbox = OutboxWriter(self._transaction, self.keys.cipher)
         self.consumers = ConsumerBookkeeping(session)
         self._key: tuple[str, str] | None = None
 
@@ -48,11 +53,13 @@ class UnitOfWork:
         self._key = (key, fingerprint)
 
     def commit(self) -> int:
-        """Write the changes, the recorded events (and the idempotency record); returns the position
-        of the last event. They are durable once the writer commits the transaction."""
+        """Write the changes and the idempotency record, and append the recorded events; returns
+        the position of the last event. They are durable once the writer commits the transaction."""
         self._session.flush()
         last = self.outbox.last
         position = self.outbox.append()
+        if self._writes_own_events:
+            self._transaction.write()
         if self._key is not None:
             key, fingerprint = self._key
             self.idempotency_keys.add(key, IdempotencyRecord(fingerprint, _result(last, position)))

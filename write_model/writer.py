@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from write_model.outbox_writer import TransactionOutbox
 from write_model.personal import DEVELOPMENT_EMAIL_KEYS, EmailKeys
 from write_model.unit_of_work import UnitOfWork
 
@@ -77,20 +78,28 @@ def run_group(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys)
         # Every savepoint of the group is on this connection; the ORM's lookup of it cost about
         # as much as a statement, and a group looked it up once per command.
         connection = session.connection()
+        outbox = TransactionOutbox(connection)
         for job in jobs:
             try:
-                outcomes.append(Outcome(value=job(lambda: _savepoint(session, connection, email_keys))))
+                outcomes.append(Outcome(value=job(lambda: _savepoint(session, connection, email_keys, outbox))))
             except Exception as error:
                 if isinstance(error, DBAPIError) and error.connection_invalidated:
                     raise
                 outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
+        outbox.write()
     return outcomes
 
 
 @contextmanager
-def _savepoint(session: Session, connection: Connection, email_keys: EmailKeys) -> Iterator[UnitOfWork]:
-    with session.begin_nested():
-        yield UnitOfWork(session, email_keys, connection)
+def _savepoint(session: Session, connection: Connection, email_keys: EmailKeys, outbox: TransactionOutbox
+               ) -> Iterator[UnitOfWork]:
+    mark = outbox.mark()
+    try:
+        with session.begin_nested():
+            yield UnitOfWork(session, email_keys, connection, outbox)
+    except BaseException:
+        outbox.rewind(mark)
+        raise
 
 
 @dataclass(frozen=True)
