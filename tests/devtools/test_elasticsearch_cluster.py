@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from devtools import processes
 from devtools.health import cluster_health
 from tests.support import PROJECT_ROOT, STOREFRONT, unused_ports, wait_until
 
@@ -35,8 +36,6 @@ def _arguments(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
 
 
-def _exists(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
 
 
 def _setting(pid: int, key: str) -> str | None:
@@ -108,7 +107,9 @@ async def test_three_nodes_form_one_green_cluster_and_a_killed_one_rejoins_it(pr
     stopped = _elasticsearch("stop", cwd=project)
     assert (stopped.returncode, stopped.stdout) == (0, "stopped\n")
     assert _listed(project, port) == []
-    assert not any(_exists(node["pid"]) for node in restarted)
+    # alive(), not /proc/PID: a stopped node that nobody has reaped yet is a zombie, and it stays one for
+    # as long as the process it was reparented to takes to reap it.
+    assert not any(processes.alive(node["pid"]) for node in restarted)
 
 
 def test_a_single_node_start_refuses_a_folder_that_holds_a_cluster(project: Path) -> None:

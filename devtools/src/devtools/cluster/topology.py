@@ -391,7 +391,11 @@ def _wait_until_started(project: Project, state: _State, started: Sequence[_Proc
     waiting = [process for process in started if process.role == "api"]
     while True:
         for process in started:
-            if not processes.running(process.pid, process.argv):
+            # By pid alone: they are this process's children, whose pids are not reused before they
+            # are reaped, and just after posix_spawn returns a child's command line may still read
+            # empty (the kernel sets the new argv after it lets the parent go on), which made a child
+            # starting up look gone.
+            if process.pid is None or not processes.alive(process.pid):
                 log = log_file(project, process.name)
                 raise ClusterError(f"{process.name} exited during start-up; see {log}\n{processes.log_tail(log)}")
         waiting = [process for process in waiting if not _ready(process.url or "")]
