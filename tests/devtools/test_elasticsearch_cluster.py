@@ -36,8 +36,6 @@ def _arguments(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
 
 
-
-
 def _setting(pid: int, key: str) -> str | None:
     prefix = f"-Ddevnode.setting.{key}="
     return next((argument.removeprefix(prefix) for argument in _arguments(pid) if argument.startswith(prefix)), None)
