@@ -35,15 +35,14 @@ class TransactionOutbox:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._head: int | None = None
-        self._written: int | None = None  # the head as the table holds it
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[dict[str, Any]] = []  # not written yet; the head moves only with them
 
     @property
     def head(self) -> int:
         """The last position handed out (or stored)."""
         if self._head is None:
             locked = self._connection.dialect.name != "sqlite"
-            self._head = self._written = self._connection.execute(
+            self._head = self._connection.execute(
                 _READ_HEAD_LOCKED if locked else _READ_HEAD).scalar_one()
         return self._head
 
@@ -63,16 +62,12 @@ class TransactionOutbox:
         """Forget what was added since `mark`: the unit that added it was rolled back."""
         self._head, kept = mark
         del self._rows[kept:]
-        if self._head is None:
-            self._written = None
 
     def write(self) -> None:
         if self._rows:
             self._connection.execute(_INSERT_EVENTS, self._rows)
-            self._rows = []
-        if self._head != self._written:
             self._connection.execute(_MOVE_HEAD, {"head": self._head})
-            self._written = self._head
+            self._rows = []
 
 
 class OutboxWriter:

@@ -82,7 +82,7 @@ def _held(session: Session, row: LoadedRow | None) -> LoadedRow | None:
 
 def _locked(session: Session, statement: Select[Any]) -> Select[Any]:
     """The statement with FOR UPDATE where writers run concurrently (see `_row_lock`)."""
-    return statement if session.get_bind().dialect.name == "sqlite" else _LOCKED[statement]
+    return _LOCKED[statement] if _row_lock(session) else statement
 
 
 def _forget(session: Session, row_class: type[SQLModel], ids: Iterable[str]) -> None:

@@ -36,7 +36,7 @@ class UnitOfWork:
         `transaction` is the outbox of the writer's transaction, which writes the events of all
         its units before it commits; a unit opened without one writes its own on `commit()`."""
         self._session = session
-        self._transaction = transaction or TransactionOutbox(connection)
+        self._transaction = TransactionOutbox(connection) if transaction is None else transaction
         self._writes_own_events = transaction is None
         self.products = Products(session, connection)
         self.customers = Customers(session, connection)
