@@ -10,18 +10,19 @@ from sqlmodel import SQLModel
 
 from write_model.events import NewEvent
 from write_model.personal import Ciphers, seal
+from write_model.statements import Prepared
 from write_model.tables import OutboxHeadRow, OutboxRow, utc_now
 
-# Core statements built once (their compiled form is cached).
 _OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
 _HEAD = SQLModel.metadata.tables[OutboxHeadRow.__tablename__]
-_INSERT_EVENTS = insert(_OUTBOX)
+_INSERT_EVENTS = Prepared(insert(_OUTBOX), ("position", "event_id", "stream_type", "stream_id", "stream_version",
+                                            "event_type", "payload", "occurred_at"))
 # On PostgreSQL the head is read FOR UPDATE: the row stays locked until the transaction ends, so
 # concurrent transactions take their positions one after another, in commit order and without
 # gaps. SQLite runs one write transaction at a time anyway (BEGIN IMMEDIATE takes its lock).
-_READ_HEAD = select(_HEAD.c.position)
-_READ_HEAD_LOCKED = _READ_HEAD.with_for_update()
-_MOVE_HEAD = update(_HEAD).values(position=bindparam("head"))
+_READ_HEAD = Prepared(select(_HEAD.c.position))
+_READ_HEAD_LOCKED = Prepared(select(_HEAD.c.position).with_for_update())
+_MOVE_HEAD = Prepared(update(_HEAD).values(position=bindparam("head")))
 
 
 class TransactionOutbox:
@@ -42,8 +43,7 @@ class TransactionOutbox:
         """The last position handed out (or stored)."""
         if self._head is None:
             locked = self._connection.dialect.name != "sqlite"
-            self._head = self._connection.execute(
-                _READ_HEAD_LOCKED if locked else _READ_HEAD).scalar_one()
+            [(self._head,)] = (_READ_HEAD_LOCKED if locked else _READ_HEAD).rows(self._connection)
         return self._head
 
     def add(self, rows: list[dict[str, Any]]) -> int:
@@ -65,8 +65,8 @@ class TransactionOutbox:
 
     def write(self) -> None:
         if self._rows:
-            self._connection.execute(_INSERT_EVENTS, self._rows)
-            self._connection.execute(_MOVE_HEAD, {"head": self._head})
+            _INSERT_EVENTS.execute_many(self._connection, self._rows)
+            _MOVE_HEAD.execute(self._connection, {"head": self._head})
             self._rows = []
 
 

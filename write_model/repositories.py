@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import BigInteger, Connection, Insert, Select, Table, bindparam, delete, insert, update
+from sqlalchemy import BigInteger, BindParameter, Connection, Select, Table, bindparam, delete, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from write_model.personal import new_key
 from write_model.results import Accepted
+from write_model.statements import Prepared
 from write_model.tables import (
     ConsumerCheckpointRow,
     ConsumerLeaseRow,
@@ -29,44 +31,74 @@ from write_model.tables import (
     utc_now,
 )
 
-
-# New rows go in by prebuilt Core statements, not through the ORM's flush: a created aggregate is
-# not changed again by the command that creates it, and a later command loads it from the table.
-# (The ORM's unit of work took about a fifth of the writer's time per createProduct.)
-@dataclass(frozen=True)
-class _Inserter:
-    statement: Insert
-    columns: tuple[str, ...]
-
-    def __call__(self, connection: Connection, row: object) -> None:
-        connection.execute(self.statement, {name: getattr(row, name) for name in self.columns})
-
-
-def _inserter(table: Table) -> _Inserter:
-    return _Inserter(insert(table), tuple(column.name for column in table.columns))
-
-
 _PRODUCTS = SQLModel.metadata.tables[ProductRow.__tablename__]
 _ORDERS = SQLModel.metadata.tables[OrderRow.__tablename__]
 _CUSTOMERS = SQLModel.metadata.tables[CustomerRow.__tablename__]
-# In id order: on PostgreSQL the rows are locked in that order, so two orders of the same products
-# never wait for each other's row locks in a circle (a deadlock, which PostgreSQL breaks after 1 s).
-_PRODUCTS_BY_ID = core_select(_PRODUCTS).where(_PRODUCTS.c.id.in_(bindparam("ids", expanding=True))).order_by(
-    _PRODUCTS.c.id)
-_RESERVE_STOCK = update(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id")).values(
-    stock=bindparam("new_stock"), version=bindparam("new_version"), updated_at=bindparam("new_updated_at"))
-_CUSTOMER_BY_ID = core_select(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("customer_id"))
-_COUNT_ORDER = update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("customer_id")).values(
-    order_count=_CUSTOMERS.c.order_count + 1,
-    total_spent_minor=_CUSTOMERS.c.total_spent_minor + bindparam("total_minor", type_=BigInteger))
-_LOCKED = {statement: statement.with_for_update() for statement in (_PRODUCTS_BY_ID, _CUSTOMER_BY_ID)}
-_INSERT_PRODUCT = _inserter(_PRODUCTS)
-_INSERT_ORDER = _inserter(_ORDERS)
 _KEYS = SQLModel.metadata.tables[CustomerKeyRow.__tablename__]
-_KEY_OF = core_select(_KEYS.c.key).where(_KEYS.c.customer_id == bindparam("customer_id"))
-_INSERT_KEY = insert(_KEYS)
-_DELETE_KEY = delete(_KEYS).where(_KEYS.c.customer_id == bindparam("customer_id"))
+_IDEMPOTENCY = SQLModel.metadata.tables[IdempotencyRow.__tablename__]
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """A read of the rows an aggregate is changed from: on PostgreSQL locked (FOR UPDATE) until the
+    transaction ends, see `_row_lock`."""
+
+    plain: Prepared
+    locked: Prepared
+
+    @classmethod
+    def of(cls, statement: Select[Any], changed: Table) -> _Reads:
+        """Locking the rows of `changed` (a row of a joined table may be missing)."""
+        return cls(Prepared(statement), Prepared(statement.with_for_update(of=changed)))
+
+    def on(self, session: Session) -> Prepared:
+        return self.locked if _row_lock(session) else self.plain
+
+
+def _plain_columns(table: Table, plain: type[Any]) -> Select[Any]:
+    """The table's columns in the order of the plain class's fields, so a row is its arguments."""
+    return core_select(*(table.c[field.name] for field in fields(plain)))
+
+
+def _insert(table: Table) -> tuple[Prepared, tuple[str, ...]]:
+    names = tuple(column.name for column in table.columns)
+    return Prepared(insert(table), names), names
+
+
+# New rows go in by prebuilt statements, not through the ORM's flush: a created aggregate is not
+# changed again by the command that creates it, and a later command loads it from the table.
+# (The ORM's unit of work took about a fifth of the writer's time per createProduct.)
+_INSERT_PRODUCT, _PRODUCT_COLUMNS = _insert(_PRODUCTS)
+_INSERT_ORDER, _ORDER_COLUMNS = _insert(_ORDERS)
+
+
+@functools.cache
+def _products_by_id(count: int) -> _Reads:
+    """In id order: on PostgreSQL the rows are locked in that order, so two orders of the same
+    products never wait for each other's row locks in a circle (a deadlock, which PostgreSQL breaks
+    after 1 s). One statement per number of ids (an order has at most 50 lines)."""
+    ids: list[BindParameter[str]] = [bindparam(f"id_{n}") for n in range(count)]
+    return _Reads.of(_plain_columns(_PRODUCTS, PlainProduct).where(_PRODUCTS.c.id.in_(ids)).order_by(_PRODUCTS.c.id),
+                      _PRODUCTS)
+
+
+_RESERVE_STOCK = Prepared(update(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id")).values(
+    stock=bindparam("new_stock"), version=bindparam("new_version"), updated_at=bindparam("new_updated_at")))
+# The customer and their key in one read: an order's event seals their personal fields with it.
+_CUSTOMER_AND_KEY = _Reads.of(
+    _plain_columns(_CUSTOMERS, PlainCustomer).add_columns(_KEYS.c.key)
+    .outerjoin(_KEYS, _KEYS.c.customer_id == _CUSTOMERS.c.id)
+    .where(_CUSTOMERS.c.id == bindparam("customer_id")), _CUSTOMERS)
+_COUNT_ORDER = Prepared(update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("customer_id")).values(
+    order_count=_CUSTOMERS.c.order_count + 1,
+    total_spent_minor=_CUSTOMERS.c.total_spent_minor + bindparam("total_minor", type_=BigInteger)))
+_KEY_OF = Prepared(core_select(_KEYS.c.key).where(_KEYS.c.customer_id == bindparam("customer_id")))
+_INSERT_KEY = Prepared(insert(_KEYS), ("customer_id", "key", "created_at"))
+_DELETE_KEY = Prepared(delete(_KEYS).where(_KEYS.c.customer_id == bindparam("customer_id")))
 _ORDER_IDS = core_select(_ORDERS.c.id).where(_ORDERS.c.customer_id == bindparam("customer_id")).order_by(_ORDERS.c.id)
+_IDEMPOTENCY_RECORD = Prepared(core_select(_IDEMPOTENCY.c.fingerprint, _IDEMPOTENCY.c.result)
+                               .where(_IDEMPOTENCY.c.key == bindparam("key")))
+_INSERT_IDEMPOTENCY_RECORD = Prepared(insert(_IDEMPOTENCY), ("key", "fingerprint", "result", "created_at"))
 
 LoadedRow = TypeVar("LoadedRow", bound=SQLModel)
 
@@ -78,11 +110,6 @@ def _held(session: Session, row: LoadedRow | None) -> LoadedRow | None:
     if row is not None:
         session.info.setdefault("held", {})[id(row)] = row
     return row
-
-
-def _locked(session: Session, statement: Select[Any]) -> Select[Any]:
-    """The statement with FOR UPDATE where writers run concurrently (see `_row_lock`)."""
-    return _LOCKED[statement] if _row_lock(session) else statement
 
 
 def _forget(session: Session, row_class: type[SQLModel], ids: Iterable[str]) -> None:
@@ -113,19 +140,20 @@ class Products:
     def add(self, product: PlainProduct) -> None:
         """Insert the new product now: a taken SKU raises IntegrityError here, the unique index
         being the duplicate check (one statement fewer than a query before each insert)."""
-        _INSERT_PRODUCT(self._connection, product)
+        _INSERT_PRODUCT.execute(self._connection, {name: getattr(product, name) for name in _PRODUCT_COLUMNS})
 
     def plain(self, product_ids: Collection[str]) -> dict[str, PlainProduct]:
         """These products (those that exist) as plain objects, by id, in one statement; locked
         until the transaction ends where writers run concurrently. Changes to them are written
         with `save_stock`: an order's reservation is the busiest change there is, and the ORM's
         load and flush of its products took a fifth of a placeOrder in the writer (bench W2)."""
-        rows = self._connection.execute(_locked(self._session, _PRODUCTS_BY_ID), {"ids": list(product_ids)})
-        return {row.id: PlainProduct(**row._mapping) for row in rows}
+        read = _products_by_id(len(product_ids)).on(self._session)
+        rows = read.rows(self._connection, {f"id_{n}": product_id for n, product_id in enumerate(product_ids)})
+        return {row[0]: PlainProduct(*row) for row in rows}
 
     def save_stock(self, products: Collection[PlainProduct]) -> None:
         """Write the stock, version and update time of these products."""
-        self._connection.execute(_RESERVE_STOCK, [
+        _RESERVE_STOCK.execute_many(self._connection, [
             {"product_id": product.id, "new_stock": product.stock, "new_version": product.version,
              "new_updated_at": product.updated_at}
             for product in products
@@ -134,23 +162,28 @@ class Products:
 
 
 class Customers:
-    def __init__(self, session: Session, connection: Connection) -> None:
+    def __init__(self, session: Session, connection: Connection, keys: CustomerKeys) -> None:
         self._session = session
         self._connection = connection
+        self._keys = keys
 
     def get(self, customer_id: str) -> CustomerRow | None:
         lock = _row_lock(self._session)
         return _held(self._session, self._session.get(CustomerRow, customer_id, with_for_update=lock))
 
     def plain(self, customer_id: str) -> PlainCustomer | None:
-        """The customer to read, not change, by one Core statement (the ORM's load of it was a
-        seventh of a placeOrder in the writer); locked as `get` locks it."""
-        row = self._connection.execute(_locked(self._session, _CUSTOMER_BY_ID), {"customer_id": customer_id}).first()
-        return None if row is None else PlainCustomer(**row._mapping)
+        """The customer to read, not change, by one statement with their key (the ORM's load of it
+        was a seventh of a placeOrder in the writer); locked as `get` locks it."""
+        row = _CUSTOMER_AND_KEY.on(self._session).first(self._connection, {"customer_id": customer_id})
+        if row is None:
+            return None
+        *columns, key = row
+        self._keys.known(customer_id, key)
+        return PlainCustomer(*columns)
 
     def count_order(self, customer: PlainCustomer, total_minor: int) -> None:
         """Add a new order to the customer's totals, in the table and in `customer`."""
-        self._connection.execute(_COUNT_ORDER, {"customer_id": customer.id, "total_minor": total_minor})
+        _COUNT_ORDER.execute(self._connection, {"customer_id": customer.id, "total_minor": total_minor})
         customer.order_count += 1
         customer.total_spent_minor += total_minor
         _forget(self._session, CustomerRow, [customer.id])
@@ -183,17 +216,21 @@ class CustomerKeys:
     def cipher(self, customer_id: str) -> AESGCM | None:
         """The customer's cipher; None once they are erased."""
         if customer_id not in self._ciphers:
-            key = self._connection.execute(_KEY_OF, {"customer_id": customer_id}).scalar_one_or_none()
-            self._ciphers[customer_id] = None if key is None else AESGCM(key)
+            row = _KEY_OF.first(self._connection, {"customer_id": customer_id})
+            self.known(customer_id, None if row is None else row[0])
         return self._ciphers[customer_id]
+
+    def known(self, customer_id: str, key: bytes | None) -> None:
+        """The customer's key as read with them (None: they have none, being erased)."""
+        self._ciphers[customer_id] = None if key is None else AESGCM(key)
 
     def create(self, customer_id: str) -> None:
         key = new_key()
-        self._connection.execute(_INSERT_KEY, {"customer_id": customer_id, "key": key, "created_at": utc_now()})
+        _INSERT_KEY.execute(self._connection, {"customer_id": customer_id, "key": key, "created_at": utc_now()})
         self._ciphers[customer_id] = AESGCM(key)
 
     def delete(self, customer_id: str) -> None:
-        self._connection.execute(_DELETE_KEY, {"customer_id": customer_id})
+        _DELETE_KEY.execute(self._connection, {"customer_id": customer_id})
         self._ciphers[customer_id] = None
 
 
@@ -207,7 +244,7 @@ class Orders:
 
     def add(self, order: NewOrder) -> None:
         """Insert the new order now."""
-        _INSERT_ORDER(self._connection, order)
+        _INSERT_ORDER.execute(self._connection, {name: getattr(order, name) for name in _ORDER_COLUMNS})
 
     def ids_of(self, customer_id: str) -> list[str]:
         """The ids of every order the customer placed."""
@@ -223,17 +260,17 @@ class IdempotencyRecord:
 
 
 class IdempotencyKeys:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     def get(self, key: str) -> IdempotencyRecord | None:
-        row = self._session.get(IdempotencyRow, key)
-        return None if row is None else IdempotencyRecord(row.fingerprint, Accepted(**row.result))
+        row = _IDEMPOTENCY_RECORD.first(self._connection, {"key": key})
+        return None if row is None else IdempotencyRecord(row[0], Accepted(**row[1]))
 
     def add(self, key: str, record: IdempotencyRecord) -> None:
-        self._session.add(
-            IdempotencyRow(key=key, fingerprint=record.fingerprint, result=asdict(record.result), created_at=utc_now())
-        )
+        """Store the record now: a key taken by a concurrent command raises IntegrityError here."""
+        _INSERT_IDEMPOTENCY_RECORD.execute(self._connection, {
+            "key": key, "fingerprint": record.fingerprint, "result": asdict(record.result), "created_at": utc_now()})
 
 
 class ConsumerBookkeeping:

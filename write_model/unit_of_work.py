@@ -39,10 +39,10 @@ class UnitOfWork:
         self._transaction = TransactionOutbox(connection) if transaction is None else transaction
         self._writes_own_events = transaction is None
         self.products = Products(session, connection)
-        self.customers = Customers(session, connection)
-        self.orders = Orders(session, connection)
-        self.idempotency_keys = IdempotencyKeys(session)
         self.keys = CustomerKeys(connection)
+        self.customers = Customers(session, connection, self.keys)
+        self.orders = Orders(session, connection)
+        self.idempotency_keys = IdempotencyKeys(connection)
         self.email_keys = email_keys
         self.outbox = OutboxWriter(self._transaction, self.keys.cipher)
         self.consumers = ConsumerBookkeeping(session)
@@ -63,7 +63,6 @@ class UnitOfWork:
         if self._key is not None:
             key, fingerprint = self._key
             self.idempotency_keys.add(key, IdempotencyRecord(fingerprint, _result(last, position)))
-            self._session.flush()
         return position
 
 
