@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy import Connection, Dialect, Select, TextClause
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -48,10 +48,11 @@ class _Plan:
 
 
 class Prepared:
-    """A Core statement (a SELECT, or an INSERT, UPDATE or DELETE with or without RETURNING) run
-    with the driver's cursor. `columns` names an INSERT's columns, in the order given to it."""
+    """A Core statement (a SELECT, an INSERT, UPDATE or DELETE with or without RETURNING, or a
+    text that returns no rows) run with the driver's cursor. `columns` names an INSERT's columns,
+    in the order given to it."""
 
-    def __init__(self, statement: Select[Any] | UpdateBase, columns: Sequence[str] | None = None) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase | TextClause, columns: Sequence[str] | None = None) -> None:
         self._statement = statement
         self._columns = None if columns is None else list(columns)
         # Per engine: a dialect carries its engine's JSON serializer, which the processors use.
@@ -116,7 +117,7 @@ def _call(connection: Connection, sql: str, bound: Any, run: Callable[[Any], T])
         cursor.close()
 
 
-def _compile(statement: Select[Any] | UpdateBase, columns: list[str] | None, dialect: Dialect) -> _Plan:
+def _compile(statement: Select[Any] | UpdateBase | TextClause, columns: list[str] | None, dialect: Dialect) -> _Plan:
     compiled = statement.compile(dialect=dialect, column_keys=columns)
     if not compiled.positional or compiled.positiontup is None:
         raise TypeError(f"{dialect.name}'s driver takes named parameters; Prepared supports positional ones")
@@ -126,5 +127,5 @@ def _compile(statement: Select[Any] | UpdateBase, columns: list[str] | None, dia
         default = _REQUIRED if bind.required else bind.value
         parameters.append((name, default, bind.type.dialect_impl(dialect).bind_processor(dialect)))
     results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                    for column in statement.exported_columns)
+                    for column in getattr(statement, "exported_columns", ()))
     return _Plan(compiled.string, tuple(parameters), results if any(results) else ())

@@ -14,9 +14,17 @@ from pathlib import Path
 import pytest
 
 from tests.support import HOLD_TIMEOUT_S, group_commit_writer, in_unit_of_work, one_group, wait_until, writer_held
-from write_model import products
+from write_model import orders, products
 from write_model.bus import HANDLERS, CommandBus, Handler
-from write_model.commands import AdjustStock, Command, CreateProduct, DiscontinueProduct
+from write_model.commands import (
+    AdjustStock,
+    Command,
+    CreateProduct,
+    DiscontinueProduct,
+    OrderLineRequest,
+    PlaceOrder,
+    RegisterCustomer,
+)
 from write_model.database import Database, create_schema, open_database
 from write_model.errors import ValidationFailed
 from write_model.outbox import Outbox
@@ -83,6 +91,33 @@ async def test_a_failing_handler_rolls_back_only_itself(database: Database) -> N
     events = await Outbox(database).read_after(product.position, 100)
     assert [(e.event_type, e.payload["status"]) for e in events] == [("StockAdjusted", "ACTIVE")] * 2
     assert await _stock(database, product.id) == (7, 3)
+
+
+def _place_then_fail(command: PlaceOrder, uow: UnitOfWork) -> Accepted:
+    orders.place_order(command, uow)  # reserves, inserts and counts with statements of its own, not the ORM
+    raise HandlerBug("after the order was written")
+
+
+async def test_a_handler_failing_after_its_own_statements_leaves_none_of_them(database: Database) -> None:
+    bus = CommandBus(database.commands, {**HANDLERS, PlaceOrder: _place_then_fail})
+    product = await _product(bus, stock=5)
+    customer = await bus.dispatch(RegisterCustomer(email="ada@example.com", name="Ada"))
+    assert isinstance(customer, Accepted)
+
+    before, failed, after = await one_group(
+        database,
+        bus.dispatch(AdjustStock(product.id, delta=1)),
+        bus.dispatch(PlaceOrder(customer.id, (OrderLineRequest(product.id, 2),))),
+        bus.dispatch(AdjustStock(product.id, delta=1)),
+    )
+
+    assert isinstance(failed, HandlerBug)
+    assert (before, after) == (Accepted(product.id, 2, customer.position + 1),
+                               Accepted(product.id, 3, customer.position + 2))
+    assert await _stock(database, product.id) == (7, 3)  # not reserved
+    assert await in_unit_of_work(database, lambda uow: uow.orders.ids_of(customer.id)) == []
+    stored = await in_unit_of_work(database, lambda uow: uow.customers.plain(customer.id))
+    assert stored is not None and (stored.order_count, stored.total_spent_minor) == (0, 0)
 
 
 async def test_a_group_holds_at_most_its_maximum(tmp_path: Path) -> None:
