@@ -106,15 +106,17 @@ class Member(Generic[N]):
         self._overflowed = False
         self.cut_off = False
 
-    def offer(self, position: int, notification: N) -> None:
+    def offer(self, position: int, notification: N) -> bool:
+        """Give the subscriber a notification; False once its buffer has overflowed."""
         if self._overflowed or self.cut_off:
-            return
+            return not self._overflowed
         if len(self._notifications) >= self._capacity:
             # Dropping silently would break "every change, in order"; the subscriber goes instead.
             self._overflowed = True
         else:
             self._notifications.append((position, notification))
         self._wake()
+        return not self._overflowed
 
     def cut(self) -> None:
         """End this subscriber's stream, after what it was already given: the feed is down."""
@@ -261,12 +263,17 @@ class ChangeFeed:
             limit = min(self._publish_batch, indexed - published)
             batch = self._indexed_position.indexed_after(published, limit) or await self._outbox.read_after(
                 published, limit)
+            overflowed = []
             for change in self._changes(batch):
                 for interest in interests_in(change):
                     for cohort in self._watching.get(interest, ()):
                         notification = self._render(cohort, change)
-                        for member in cohort.members:
-                            member.offer(change.position, notification)
+                        overflowed += [(cohort, member) for member in cohort.members
+                                       if not member.offer(change.position, notification)]
+            # Out of the feed at once: its stream learns of it only once its last send is through,
+            # which a peer that reads nothing may hold up for as long as its connection lasts.
+            for cohort, member in overflowed:
+                self._leave(cohort, member)
             published = self._published = batch[-1].position
             await asyncio.sleep(0)  # let subscribers take what they were just given
         return published
@@ -308,10 +315,15 @@ class ChangeFeed:
         try:
             yield self._stream(joined, member, after, self._published, on_overflow, unavailable)
         finally:
-            self._members -= 1
-            joined.members.discard(member)
-            if not joined.members:
-                self._end_cohort(joined)
+            self._leave(joined, member)
+
+    def _leave(self, cohort: _Cohort[Any], member: Member[Any]) -> None:
+        if member not in cohort.members:
+            return  # it left when it overflowed
+        self._members -= 1
+        cohort.members.discard(member)
+        if not cohort.members:
+            self._end_cohort(cohort)
 
     def _cohort(self, interest: Interest, cohort: Hashable, prepare: Callable[[], Render[N]]) -> _Cohort[N]:
         key = interest, cohort

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import secrets
 import socket
 import tracemalloc
 from pathlib import Path
@@ -213,9 +214,11 @@ async def test_a_slow_subscriber_is_dropped_without_holding_up_others(settings: 
                 for subscriber in (slow, healthy):
                     await subscriber.subscribe("1", PRODUCT_CHANGED, {"after": product["position"]})
                 await until_subscriptions_open(app.state.container, 2)
-                bulky = "x" * 9_000  # ~10 KB a notification: megabytes pile up in a few hundred
                 received = 0
                 for n in range(1500):  # bounded; the drop comes after some 5-8 MB
+                    # ~10 KB a notification, random so that permessage-deflate cannot shrink it:
+                    # megabytes pile up in a few hundred.
+                    bulky = secrets.token_urlsafe(7_000)
                     await api(UPDATE_PRODUCT, {"input": {"id": product["id"], "description": f"{n} {bulky}"}})
                     while received <= n:  # the healthy subscriber reads every change as it comes
                         change = (await healthy.receive())["payload"]["data"]["productChanged"]
