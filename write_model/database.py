@@ -25,15 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from write_model.personal import DEVELOPMENT_EMAIL_KEYS, EmailKeys
 from write_model.scrub import Scrubber
 from write_model.sealing import SEALED_TABLES, seal_stored
-from write_model.writer import GroupCommitWriter, SessionWriter, Writer
+from write_model.writer import GroupCommitWriter, SessionGroupWriter, Writer
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x53544F5245  # any fixed bigint; "STORE" in ASCII
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
-# Connections for concurrent commands on a database server (not SQLite): more would only queue
-# on the outbox head row, which every command locks until it commits.
-COMMAND_POOL_SIZE = 16
 SERVER_CONNECT_TIMEOUT_S = 10.0
 AIOSQLITE_THREAD_JOIN_TIMEOUT_S = 5.0
 
@@ -82,11 +79,13 @@ def open_database(url: str, *, write_group_max: int = 64, write_group_wait_s: fl
     """Build engines and the command writer (nothing connects until first use, so migrations
     run before the writer's thread starts)."""
     if make_url(url).get_backend_name() != "sqlite":
-        # A server runs writers concurrently: each command has a transaction (and a pooled
-        # connection) of its own. Pre-ping: a pool kept across a server restart reconnects
-        # instead of failing one command per stale connection.
+        # Each transaction locks the outbox head row until it commits, so the server commits one
+        # at a time whatever the number of connections: one connection runs the process's
+        # commands, several a transaction (bench/README.md, P1). Pre-ping: a pool kept across a
+        # server restart reconnects instead of failing the first group.
         writer = _server_engine(url)
-        commands: Writer = SessionWriter(_server_engine(url, pool_size=COMMAND_POOL_SIZE, max_overflow=0), email_keys)
+        commands: Writer = SessionGroupWriter(_server_engine(url, pool_size=1, max_overflow=0),
+                                              group_max=write_group_max, email_keys=email_keys)
         return Database(commands=commands, writer=writer, reader=_server_engine(url), email_keys=email_keys,
                         scrubber=Scrubber(url, writer))
     # SQLite runs one write transaction at a time anyway: one thread with one connection runs

@@ -38,6 +38,11 @@ class TransactionOutbox:
         self._head: int | None = None
         self._rows: list[dict[str, Any]] = []  # not written yet; the head moves only with them
 
+    def lock(self) -> None:
+        """Read the head now: on PostgreSQL its row is then locked before anything else the
+        transaction changes, so two transactions never each hold a row the other waits for."""
+        _ = self.head
+
     @property
     def head(self) -> int:
         """The last position handed out (or stored)."""

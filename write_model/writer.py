@@ -7,8 +7,9 @@ only its own part) and returns the command's answer. A writer runs jobs and comm
 `GroupCommitWriter` (SQLite) runs every job of the process on one thread with a synchronous
 connection, so a whole unit of work runs without a trip through the event loop per statement,
 and the jobs that queue up while a transaction runs share the next one (group commit).
-`SessionWriter` runs each job in a transaction of its own on an async engine, for databases
-that run writers concurrently.
+`SessionGroupWriter` (PostgreSQL) groups the same way on an async engine: every transaction
+locks the outbox head row until it commits, so a database server commits one at a time anyway,
+and a group takes that lock once for all its commands instead of once for each.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ Job = Callable[[UnitsOfWork], T]
 
 
 class Writer(Protocol):
+    committed_groups: int
+    """Transactions committed so far: fewer than the commands, where they were grouped."""
+
     async def run(self, job: Job[T]) -> T:
         """Run the job and commit; its answer (or exception) comes back only once it is durable."""
         ...
@@ -80,6 +84,7 @@ def run_group(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys)
         # as much as a statement, and a group looked it up once per command.
         connection = session.connection()
         outbox = TransactionOutbox(connection)
+        outbox.lock()
         for job in jobs:
             try:
                 outcomes.append(Outcome(value=job(lambda: _savepoint(session, connection, email_keys, outbox))))
@@ -215,38 +220,87 @@ def _resolve(settled: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
             future.set_result(outcome.value)
 
 
-# The server ended the transaction to break a deadlock (two commands locking the same rows in
-# another order, e.g. orders of the same products) or a serialization conflict: nothing of it
-# was written, and running the command again is the remedy PostgreSQL prescribes.
+# The server ended the transaction to break a deadlock (with a transaction that locks rows in
+# another order and is not a write group) or a serialization conflict: nothing of it was
+# written, and running the command again is the remedy PostgreSQL prescribes.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 TRANSIENT_ATTEMPTS = 3
 
 
-class SessionWriter:
-    """Each job in a transaction of its own on the async engine; jobs run concurrently."""
+@dataclass(eq=False)
+class _Queued:
+    job: Job[Any]
+    future: asyncio.Future[Any]
+    attempt: int = 1
 
-    def __init__(self, engine: AsyncEngine, email_keys: EmailKeys = DEVELOPMENT_EMAIL_KEYS) -> None:
+
+def _transient(error: Exception | None) -> bool:
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+class SessionGroupWriter:
+    """Group commit on an async engine (PostgreSQL): the jobs that queue while a group's
+    transaction runs share the next one, one group at a time. Every group locks the outbox head
+    first (`TransactionOutbox.lock`), so two groups never wait for each other's rows in a circle,
+    and the head-row lock is taken once per group rather than once per command. A job whose
+    transaction the server ended to break a deadlock with another client (or the whole group's)
+    runs again in the next group."""
+
+    def __init__(self, engine: AsyncEngine, *, group_max: int = 64,
+                 email_keys: EmailKeys = DEVELOPMENT_EMAIL_KEYS) -> None:
         self._engine = engine
         self._email_keys = email_keys
+        self._group_max = group_max
+        self._queued: list[_Queued] = []
+        self._runner: asyncio.Task[None] | None = None
+        self.committed_groups = 0
 
     async def run(self, job: Job[T]) -> T:
-        attempt = 1
-        while True:
-            try:
-                return await self._run_once(job)
-            except DBAPIError as error:
-                if attempt == TRANSIENT_ATTEMPTS or getattr(error.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
-                    raise
-                log.info("a command's transaction was ended to break a deadlock; running it again")
-                attempt += 1
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Queued(job, future))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run_groups())
+        return await future
 
-    async def _run_once(self, job: Job[T]) -> T:
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    async def _run_groups(self) -> None:
+        while self._queued:
+            group, self._queued = self._queued[:self._group_max], self._queued[self._group_max:]
+            try:
+                outcomes = await self._run_group([queued.job for queued in group])
+                self.committed_groups += 1
+            except Exception as error:  # BEGIN or COMMIT failed, or the connection was lost
+                outcomes = [Outcome(error=error)] * len(group)
+            except BaseException as error:
+                aborted = Outcome(error=GroupAborted(f"the write group was aborted: {error!r}"))
+                if isinstance(error, asyncio.CancelledError):  # the loop is closing: nothing more runs
+                    group, self._queued = group + self._queued, []
+                _resolve([(queued.future, aborted) for queued in group])
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                log.critical("a write group ended with %r; its commands failed", error, exc_info=error)
+                continue
+            again = [queued for queued, outcome in zip(group, outcomes, strict=True)
+                     if _transient(outcome.error) and queued.attempt < TRANSIENT_ATTEMPTS]
+            if again:
+                log.info("the server ended %s commands' transaction to break a deadlock; running them again",
+                         len(again))
+                for queued in again:
+                    queued.attempt += 1
+                self._queued[:0] = again
+            _resolve([(queued.future, outcome) for queued, outcome in zip(group, outcomes, strict=True)
+                      if queued not in again])
+
+    async def _run_group(self, jobs: list[Job[Any]]) -> list[Outcome]:
         async with AsyncSession(self._engine, expire_on_commit=False) as session:
             # sqlmodel's AsyncSession hands its own Session class to the function.
-            [outcome] = await session.run_sync(lambda sync: run_group(cast(Session, sync), [job], self._email_keys))
-        result: T = outcome.unwrap()
-        return result
+            return await session.run_sync(lambda sync: run_group(cast(Session, sync), jobs, self._email_keys))
 
     async def close(self) -> None:
-        """Close the engine's connections (it is the commands' own)."""
+        """Finish the queued groups, then close the engine's connections (it is the commands' own)."""
+        if self._runner is not None:
+            await asyncio.shield(self._runner)
         await self._engine.dispose()

@@ -30,7 +30,7 @@ from write_model.errors import ValidationFailed
 from write_model.outbox import Outbox
 from write_model.results import Accepted
 from write_model.unit_of_work import UnitOfWork
-from write_model.writer import GroupAborted, SessionWriter, UnitsOfWork
+from write_model.writer import GroupAborted, SessionGroupWriter, UnitsOfWork
 
 
 async def _product(bus: CommandBus, stock: int) -> Accepted:
@@ -141,9 +141,9 @@ async def test_a_group_holds_at_most_its_maximum(tmp_path: Path) -> None:
         await database.dispose()
 
 
-async def test_the_session_writer_runs_the_same_commands_a_transaction_each(database: Database) -> None:
-    """The writer for databases with concurrent writers (PostgreSQL), here on the async SQLite engine."""
-    bus = CommandBus(SessionWriter(database.writer))
+async def test_the_session_group_writer_runs_the_same_commands(database: Database) -> None:
+    """The writer for database servers (PostgreSQL), here on the async SQLite engine."""
+    bus = CommandBus(SessionGroupWriter(database.writer))
     product = await _product(bus, stock=1)
 
     refused = await bus.dispatch(AdjustStock(product.id, delta=-2))
