@@ -27,6 +27,7 @@ from server.jwks import JwksKeys
 from server.persisted_documents import DocumentCache, PersistedDocuments
 from server.settings import Settings
 from server.trusted_documents import TrustedDocuments
+from server.write_metrics import WriteTransactions
 from sync.changes import ChangeFeed
 from sync.drift_check import DriftCheck
 from sync.indexing import Indexer
@@ -111,6 +112,7 @@ def build(settings: Settings, *, local_worker: bool) -> Container:
     bus = CommandBus(database.commands, scrubber=database.scrubber)
     indexed_position = IndexedPositionTracker(tracking.position)
     registry = CollectorRegistry()
+    registry.register(WriteTransactions(database.commands))
     metrics = SyncMetrics(registry)
     worker = SyncWorker(
         outbox,

@@ -40,6 +40,14 @@ async def test_metrics_show_indexing_and_requests(api: Api) -> None:
     assert samples[("storefront_sync_lease_held", ())] == 1
     requests = ("storefront_http_requests_total", (("method", "POST"), ("path", "/graphql"), ("status", "200")))
     assert samples[requests] >= 2
+    assert samples[("storefront_write_transactions_total", ())] >= 1  # the product's, and the worker's bookkeeping
+
+
+async def test_metrics_count_the_write_transactions(api: Api) -> None:
+    before = (await _samples(api.http))[("storefront_write_transactions_total", ())]
+    await api(CREATE_PRODUCT, {"input": {"sku": "T-1", "name": "Tally", "category": "c", "price": "1"}})
+    after = (await _samples(api.http))[("storefront_write_transactions_total", ())]
+    assert after >= before + 1
 
 
 async def _create_one_product(http: httpx.AsyncClient) -> None:
