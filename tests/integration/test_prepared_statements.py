@@ -3,6 +3,7 @@ execution gives: the same converted values, the same errors, a lost connection i
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -39,7 +40,7 @@ async def test_rows_hold_the_values_sqlalchemy_reads(database: Database) -> None
     assert prepared == executed
     assert [row[1] for row in prepared] == ["P-0", "P-2"]
     assert prepared[1][5] == ["a", "t2"]  # the JSON column, decoded
-    assert prepared[1][10] == executed[1][10] and prepared[1][10].year >= 2026  # the timestamp, parsed
+    assert prepared[1][10] == executed[1][10] and isinstance(prepared[1][10], datetime)  # the timestamp, parsed
 
 
 async def test_a_taken_key_raises_sqlalchemys_integrity_error(database: Database) -> None:
