@@ -17,11 +17,11 @@ _OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
 _HEAD = SQLModel.metadata.tables[OutboxHeadRow.__tablename__]
 _INSERT_EVENTS = Prepared(insert(_OUTBOX), ("position", "event_id", "stream_type", "stream_id", "stream_version",
                                             "event_type", "payload", "occurred_at"))
-# On PostgreSQL the head is read FOR UPDATE: the row stays locked until the transaction ends, so
+# The head is read FOR UPDATE: on PostgreSQL the row stays locked until the transaction ends, so
 # concurrent transactions take their positions one after another, in commit order and without
-# gaps. SQLite runs one write transaction at a time anyway (BEGIN IMMEDIATE takes its lock).
-_READ_HEAD = Prepared(select(_HEAD.c.position))
-_READ_HEAD_LOCKED = Prepared(select(_HEAD.c.position).with_for_update())
+# gaps. SQLite runs one write transaction at a time anyway (BEGIN IMMEDIATE takes its lock), and
+# SQLAlchemy leaves the clause out there.
+_READ_HEAD = Prepared(select(_HEAD.c.position).with_for_update())
 _MOVE_HEAD = Prepared(update(_HEAD).values(position=bindparam("head")))
 
 
@@ -47,8 +47,7 @@ class TransactionOutbox:
     def head(self) -> int:
         """The last position handed out (or stored)."""
         if self._head is None:
-            locked = self._connection.dialect.name != "sqlite"
-            [(self._head,)] = (_READ_HEAD_LOCKED if locked else _READ_HEAD).rows(self._connection)
+            [(self._head,)] = _READ_HEAD.rows(self._connection)
         return self._head
 
     def add(self, rows: list[dict[str, Any]]) -> int:

@@ -38,57 +38,53 @@ _KEYS = SQLModel.metadata.tables[CustomerKeyRow.__tablename__]
 _IDEMPOTENCY = SQLModel.metadata.tables[IdempotencyRow.__tablename__]
 
 
-@dataclass(frozen=True)
-class _Reads:
-    """A read of the rows an aggregate is changed from: on PostgreSQL locked (FOR UPDATE) until the
-    transaction ends, see `_row_lock`."""
-
-    plain: Prepared
-    locked: Prepared
-
-    @classmethod
-    def of(cls, statement: Select[Any], changed: Table) -> _Reads:
-        """Locking the rows of `changed` (a row of a joined table may be missing)."""
-        return cls(Prepared(statement), Prepared(statement.with_for_update(of=changed)))
-
-    def on(self, session: Session) -> Prepared:
-        return self.locked if _row_lock(session) else self.plain
-
-
 def _plain_columns(table: Table, plain: type[Any]) -> Select[Any]:
     """The table's columns in the order of the plain class's fields, so a row is its arguments."""
     return core_select(*(table.c[field.name] for field in fields(plain)))
 
 
-def _insert(table: Table) -> tuple[Prepared, tuple[str, ...]]:
-    names = tuple(column.name for column in table.columns)
-    return Prepared(insert(table), names), names
-
-
 # New rows go in by prebuilt statements, not through the ORM's flush: a created aggregate is not
 # changed again by the command that creates it, and a later command loads it from the table.
 # (The ORM's unit of work took about a fifth of the writer's time per createProduct.)
-_INSERT_PRODUCT, _PRODUCT_COLUMNS = _insert(_PRODUCTS)
-_INSERT_ORDER, _ORDER_COLUMNS = _insert(_ORDERS)
+@dataclass(frozen=True)
+class _Inserter:
+    statement: Prepared
+    columns: tuple[str, ...]
+
+    def __call__(self, connection: Connection, row: object) -> None:
+        self.statement.execute(connection, {name: getattr(row, name) for name in self.columns})
 
 
+def _inserter(table: Table) -> _Inserter:
+    columns = tuple(column.name for column in table.columns)
+    return _Inserter(Prepared(insert(table), columns), columns)
+
+
+_INSERT_PRODUCT = _inserter(_PRODUCTS)
+_INSERT_ORDER = _inserter(_ORDERS)
+
+
+# The reads of rows a command changes are FOR UPDATE: on PostgreSQL the rows stay locked until the
+# transaction ends (see `_row_lock`); SQLite, one writer at a time, has no such clause, and
+# SQLAlchemy leaves it out there.
 @functools.cache
-def _products_by_id(count: int) -> _Reads:
+def _products_by_id(count: int) -> Prepared:
     """In id order: on PostgreSQL the rows are locked in that order, so two orders of the same
     products never wait for each other's row locks in a circle (a deadlock, which PostgreSQL breaks
     after 1 s). One statement per number of ids (an order has at most 50 lines)."""
     ids: list[BindParameter[str]] = [bindparam(f"id_{n}") for n in range(count)]
-    return _Reads.of(_plain_columns(_PRODUCTS, PlainProduct).where(_PRODUCTS.c.id.in_(ids)).order_by(_PRODUCTS.c.id),
-                      _PRODUCTS)
+    return Prepared(_plain_columns(_PRODUCTS, PlainProduct).where(_PRODUCTS.c.id.in_(ids))
+                    .order_by(_PRODUCTS.c.id).with_for_update(of=_PRODUCTS))
 
 
 _RESERVE_STOCK = Prepared(update(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id")).values(
     stock=bindparam("new_stock"), version=bindparam("new_version"), updated_at=bindparam("new_updated_at")))
 # The customer and their key in one read: an order's event seals their personal fields with it.
-_CUSTOMER_AND_KEY = _Reads.of(
+# (Locking the customer alone: the key's row may be missing, and an outer join's cannot be locked.)
+_CUSTOMER_AND_KEY = Prepared(
     _plain_columns(_CUSTOMERS, PlainCustomer).add_columns(_KEYS.c.key)
     .outerjoin(_KEYS, _KEYS.c.customer_id == _CUSTOMERS.c.id)
-    .where(_CUSTOMERS.c.id == bindparam("customer_id")), _CUSTOMERS)
+    .where(_CUSTOMERS.c.id == bindparam("customer_id")).with_for_update(of=_CUSTOMERS))
 _COUNT_ORDER = Prepared(update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("customer_id")).values(
     order_count=_CUSTOMERS.c.order_count + 1,
     total_spent_minor=_CUSTOMERS.c.total_spent_minor + bindparam("total_minor", type_=BigInteger)))
@@ -140,15 +136,15 @@ class Products:
     def add(self, product: PlainProduct) -> None:
         """Insert the new product now: a taken SKU raises IntegrityError here, the unique index
         being the duplicate check (one statement fewer than a query before each insert)."""
-        _INSERT_PRODUCT.execute(self._connection, {name: getattr(product, name) for name in _PRODUCT_COLUMNS})
+        _INSERT_PRODUCT(self._connection, product)
 
     def plain(self, product_ids: Collection[str]) -> dict[str, PlainProduct]:
         """These products (those that exist) as plain objects, by id, in one statement; locked
         until the transaction ends where writers run concurrently. Changes to them are written
         with `save_stock`: an order's reservation is the busiest change there is, and the ORM's
         load and flush of its products took a fifth of a placeOrder in the writer (bench W2)."""
-        read = _products_by_id(len(product_ids)).on(self._session)
-        rows = read.rows(self._connection, {f"id_{n}": product_id for n, product_id in enumerate(product_ids)})
+        ids = {f"id_{n}": product_id for n, product_id in enumerate(product_ids)}
+        rows = _products_by_id(len(ids)).rows(self._connection, ids)
         return {row[0]: PlainProduct(*row) for row in rows}
 
     def save_stock(self, products: Collection[PlainProduct]) -> None:
@@ -174,7 +170,7 @@ class Customers:
     def plain(self, customer_id: str) -> PlainCustomer | None:
         """The customer to read, not change, by one statement with their key (the ORM's load of it
         was a seventh of a placeOrder in the writer); locked as `get` locks it."""
-        row = _CUSTOMER_AND_KEY.on(self._session).first(self._connection, {"customer_id": customer_id})
+        row = _CUSTOMER_AND_KEY.first(self._connection, {"customer_id": customer_id})
         if row is None:
             return None
         *columns, key = row
@@ -244,7 +240,7 @@ class Orders:
 
     def add(self, order: NewOrder) -> None:
         """Insert the new order now."""
-        _INSERT_ORDER.execute(self._connection, {name: getattr(order, name) for name in _ORDER_COLUMNS})
+        _INSERT_ORDER(self._connection, order)
 
     def ids_of(self, customer_id: str) -> list[str]:
         """The ids of every order the customer placed."""
