@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import weakref
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
@@ -172,15 +173,28 @@ def _plain_operation(body: object) -> tuple[str, dict[str, Any] | None, str | No
     return None
 
 
+_expiry_closes: set[asyncio.Task[None]] = set()  # the loop holds tasks weakly
+
+
 def _close_when_expired(close: CloseConnection, expires_at: datetime) -> None:
     delay_s = max((expires_at - datetime.now(UTC)).total_seconds(), 0)
     loop = asyncio.get_running_loop()
-    # A timer, not a task: nothing lingers for connections that end before their token does.
-    loop.call_later(delay_s, lambda: loop.create_task(_close_quietly(close, 4401, "token expired")))
+    # A timer holding the connection weakly: one that ends before its token does is freed then.
+    connection_close = weakref.ref(close)
+
+    def expire() -> None:
+        if (close := connection_close()) is not None:
+            task = loop.create_task(_close_quietly(close, 4401, "token expired"))
+            _expiry_closes.add(task)
+            task.add_done_callback(_expiry_closes.discard)
+
+    loop.call_later(delay_s, expire)
 
 
 async def _close_quietly(close: CloseConnection, code: int, reason: str) -> None:
-    with contextlib.suppress(RuntimeError):  # the connection is gone already
+    # The connection is gone already: starlette raises RuntimeError, or WebSocketDisconnect when
+    # uvicorn's sans-I/O protocol finds the peer gone.
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
         await close(code, reason)
 
 
