@@ -75,25 +75,57 @@ class Outcome:
 
 def run_group(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys) -> list[Outcome]:
     """Run the jobs in one transaction, in order, and commit it. A job that raises undoes only
-    its own savepoints; a failing COMMIT raises, failing them all, and so does a job that lost its
+    its own part; a failing COMMIT raises, failing them all, and so does a job that lost its
     connection: the transaction went with it, and committing would fail with a PendingRollbackError
-    that names no database fault."""
+    that names no database fault.
+
+    The group runs first with its units side by side, without savepoints: on PostgreSQL a unit's
+    SAVEPOINT and RELEASE are two of a createProduct's three round trips. Should a unit raise,
+    that transaction is rolled back and the group runs again, each unit in a savepoint of its own.
+    Handlers depend only on the database and their command, so the second run answers as a group
+    with savepoints from the start would have."""
+    try:
+        return _run_jobs(session, jobs, email_keys, isolated=False)
+    except _UnitRaised:
+        return _run_jobs(session, jobs, email_keys, isolated=True)
+
+
+class _UnitRaised(BaseException):
+    """A unit of a group run without savepoints raised: only rolling the whole transaction back
+    undoes its part. A BaseException, so that no job takes it for its own failure."""
+
+
+def _run_jobs(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys, *, isolated: bool
+              ) -> list[Outcome]:
     outcomes = []
     with session.begin():
-        # Every savepoint of the group is on this connection; the ORM's lookup of it cost about
-        # as much as a statement, and a group looked it up once per command.
+        # Every unit of the group is on this connection; the ORM's lookup of it cost about as
+        # much as a statement, and a group looked it up once per command.
         connection = session.connection()
         outbox = TransactionOutbox(connection)
         outbox.lock()
+        unit = _savepoint if isolated else _side_by_side
         for job in jobs:
             try:
-                outcomes.append(Outcome(value=job(lambda: _savepoint(session, connection, email_keys, outbox))))
+                outcomes.append(Outcome(value=job(lambda: unit(session, connection, email_keys, outbox))))
             except Exception as error:
                 if isinstance(error, DBAPIError) and error.connection_invalidated:
                     raise
                 outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
         outbox.write()
     return outcomes
+
+
+@contextmanager
+def _side_by_side(session: Session, connection: Connection, email_keys: EmailKeys, outbox: TransactionOutbox
+                  ) -> Iterator[UnitOfWork]:
+    try:
+        yield UnitOfWork(session, email_keys, connection, outbox)
+        session.flush()  # what a savepoint's end would flush, for the next unit's own statements to see
+    except Exception as error:
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            raise
+        raise _UnitRaised from error
 
 
 _SAVEPOINT = Prepared(text("SAVEPOINT unit_of_work"))

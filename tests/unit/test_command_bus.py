@@ -23,6 +23,11 @@ from write_model.unit_of_work import UnitOfWork
 SKU = "RACE-1"
 
 
+# A handler that raises runs once more than the bus runs it: its group's first run, without
+# savepoints, is rolled back and run again with them (write_model/writer.py, run_group).
+GROUP_RERUN = 1
+
+
 def _bus(database: Database, handler: Handler) -> CommandBus:
     handlers: dict[type[Command], Handler] = {CreateProduct: handler}
     return CommandBus(database.commands, handlers)
@@ -47,13 +52,13 @@ async def test_a_rejection_on_the_retry_is_returned(database: Database) -> None:
     def lose_the_race_then_check(command: CreateProduct, uow: UnitOfWork) -> Accepted:
         nonlocal runs
         runs += 1
-        if runs == 1:
+        if runs <= 1 + GROUP_RERUN:
             _add_duplicate_sku(uow)
         return products.create_product(command, uow)  # sees the winner's SKU: Duplicate
 
     result = await _bus(database, lose_the_race_then_check).dispatch(_create())
 
-    assert runs == 2
+    assert runs == 2 + GROUP_RERUN
     assert isinstance(result, Duplicate) and result.field == "sku"
 
 
@@ -72,7 +77,7 @@ async def test_a_second_conflict_raises_and_is_logged_with_its_cause(
     with caplog.at_level(logging.ERROR, logger="write_model.bus"), pytest.raises(UnresolvedConflict) as raised:
         await _bus(database, always_conflict).dispatch(_create())
 
-    assert runs == 2
+    assert runs == 2 + GROUP_RERUN
     [record] = [r for r in caplog.records if r.name == "write_model.bus"]
     assert "CreateProduct" in record.getMessage() and "UNIQUE constraint failed: products.sku" in record.getMessage()
     assert "UNIQUE constraint failed" in str(raised.value.__cause__)

@@ -168,3 +168,35 @@ async def test_a_job_that_raises_a_base_exception_fails_its_group_and_the_writer
     assert any(record.levelname == "CRITICAL" for record in caplog.records)
     product = await _product(bus, stock=3)  # the same writer thread serves the next group
     assert await _stock(database, product.id) == (3, 1)
+
+
+def _counting(runs: list[int]) -> Handler:
+    """adjust_stock, noting each run's delta."""
+    def adjust(command: AdjustStock, uow: UnitOfWork) -> Accepted:
+        runs.append(command.delta)
+        return products.adjust_stock(command, uow)
+
+    return adjust
+
+
+async def test_a_group_that_succeeds_runs_once_and_one_with_a_rejection_runs_again_from_its_start(
+    database: Database,
+) -> None:
+    """The first run of a group takes no savepoints; a unit that raises rolls the whole run back,
+    and the group runs again with a savepoint for each unit (write_model/writer.py, run_group)."""
+    runs: list[int] = []
+    bus = CommandBus(database.commands, {**HANDLERS, AdjustStock: _counting(runs)})
+    product = await _product(bus, stock=1)
+
+    accepted = await one_group(database, *(bus.dispatch(AdjustStock(product.id, delta=delta)) for delta in (1, 2)))
+    assert runs == [1, 2]
+    assert [result.position for result in accepted] == [product.position + 1, product.position + 2]
+
+    runs.clear()
+    before, refused, after = await one_group(database, *(bus.dispatch(AdjustStock(product.id, delta=delta))
+                                                         for delta in (1, -100, 3)))
+    assert runs == [1, -100, 1, -100, 3]
+    assert isinstance(refused, ValidationFailed)
+    assert before == Accepted(product.id, 4, product.position + 3)
+    assert after == Accepted(product.id, 5, product.position + 4)
+    assert await _stock(database, product.id) == (8, 5)
