@@ -81,10 +81,11 @@ def open_database(url: str, *, write_group_max: int = 64, write_group_wait_s: fl
     if make_url(url).get_backend_name() != "sqlite":
         # Each transaction locks the outbox head row until it commits, so the server commits one
         # at a time whatever the number of connections: one connection runs the process's
-        # commands, several a transaction (bench/README.md, P1). Pre-ping: a pool kept across a
-        # server restart reconnects instead of failing the first group.
+        # commands, several a transaction (bench/README.md, P1). The other engines ping their
+        # connections before use, so that a pool kept across a server restart reconnects; the
+        # command writer runs a group that found its connection lost again instead.
         writer = _server_engine(url)
-        commands: Writer = SessionGroupWriter(_server_engine(url, pool_size=1, max_overflow=0),
+        commands: Writer = SessionGroupWriter(_server_engine(url, pre_ping=False, pool_size=1, max_overflow=0),
                                               group_max=write_group_max, email_keys=email_keys)
         return Database(commands=commands, writer=writer, reader=_server_engine(url), email_keys=email_keys,
                         scrubber=Scrubber(url, writer))
@@ -110,9 +111,9 @@ def _json_text(value: Any) -> str:
 _JSON_COLUMNS: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
 
 
-def _server_engine(url: str, **pool: Any) -> AsyncEngine:
+def _server_engine(url: str, *, pre_ping: bool = True, **pool: Any) -> AsyncEngine:
     # A server that does not answer fails a connection attempt in seconds, not asyncpg's minute.
-    return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": SERVER_CONNECT_TIMEOUT_S},
+    return create_async_engine(url, pool_pre_ping=pre_ping, connect_args={"timeout": SERVER_CONNECT_TIMEOUT_S},
                                **_JSON_COLUMNS, **pool)
 
 

@@ -95,24 +95,38 @@ class _UnitRaised(BaseException):
     undoes its part. A BaseException, so that no job takes it for its own failure."""
 
 
+class LostBeforeCommit(Exception):
+    """The group's connection was lost before its COMMIT was sent: the server rolls such a
+    transaction back, so nothing of the group was written and it may run again."""
+
+    def __init__(self, error: DBAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _run_jobs(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys, *, isolated: bool
               ) -> list[Outcome]:
     outcomes = []
     with session.begin():
-        # Every unit of the group is on this connection; the ORM's lookup of it cost about as
-        # much as a statement, and a group looked it up once per command.
-        connection = session.connection()
-        outbox = TransactionOutbox(connection)
-        outbox.lock()
-        unit = _savepoint if isolated else _side_by_side
-        for job in jobs:
-            try:
-                outcomes.append(Outcome(value=job(lambda: unit(session, connection, email_keys, outbox))))
-            except Exception as error:
-                if isinstance(error, DBAPIError) and error.connection_invalidated:
-                    raise
-                outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
-        outbox.write()
+        try:
+            # Every unit of the group is on this connection; the ORM's lookup of it cost about as
+            # much as a statement, and a group looked it up once per command.
+            connection = session.connection()
+            outbox = TransactionOutbox(connection)
+            outbox.lock()
+            unit = _savepoint if isolated else _side_by_side
+            for job in jobs:
+                try:
+                    outcomes.append(Outcome(value=job(lambda: unit(session, connection, email_keys, outbox))))
+                except Exception as error:
+                    if isinstance(error, DBAPIError) and error.connection_invalidated:
+                        raise
+                    outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
+            outbox.write()
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise LostBeforeCommit(error) from error
+            raise
     return outcomes
 
 
@@ -205,6 +219,8 @@ class GroupCommitWriter:
                 with Session(self._engine, expire_on_commit=False) as session:
                     outcomes = run_group(session, [request.job for request in group], self._email_keys)
                 self.committed_groups += 1
+            except LostBeforeCommit as lost:
+                outcomes = [Outcome(error=lost.error)] * len(group)
             except Exception as error:  # BEGIN or COMMIT failed: no job of the group is durable
                 outcomes = [Outcome(error=error)] * len(group)
             except BaseException as error:  # a job raised e.g. SystemExit: the process's writer must go on
@@ -275,8 +291,10 @@ class SessionGroupWriter:
     transaction runs share the next one, one group at a time. Every group locks the outbox head
     first (`TransactionOutbox.lock`), so two groups never wait for each other's rows in a circle,
     and the head-row lock is taken once per group rather than once per command. A job whose
-    transaction the server ended to break a deadlock with another client (or the whole group's)
-    runs again in the next group."""
+    transaction the server ended to break a deadlock with another client (or the whole group's),
+    and a group whose connection was lost before its COMMIT, run again in the next group: the
+    engine does not ping its connection before each group (three round trips more a group), so
+    the first group after a server restart finds it lost."""
 
     def __init__(self, engine: AsyncEngine, *, group_max: int = 64,
                  email_keys: EmailKeys = DEVELOPMENT_EMAIL_KEYS) -> None:
@@ -301,10 +319,14 @@ class SessionGroupWriter:
     async def _run_groups(self) -> None:
         while self._queued:
             group, self._queued = self._queued[:self._group_max], self._queued[self._group_max:]
+            lost = False
             try:
                 outcomes = await self._run_group([queued.job for queued in group])
                 self.committed_groups += 1
-            except Exception as error:  # BEGIN or COMMIT failed, or the connection was lost
+            except LostBeforeCommit as error:  # e.g. the server restarted since the pool's last group
+                lost = True
+                outcomes = [Outcome(error=error.error)] * len(group)
+            except Exception as error:  # BEGIN or COMMIT failed
                 outcomes = [Outcome(error=error)] * len(group)
             except BaseException as error:
                 aborted = Outcome(error=GroupAborted(f"the write group was aborted: {error!r}"))
@@ -316,10 +338,10 @@ class SessionGroupWriter:
                 log.critical("a write group ended with %r; its commands failed", error, exc_info=error)
                 continue
             again = [queued for queued, outcome in zip(group, outcomes, strict=True)
-                     if _transient(outcome.error) and queued.attempt < TRANSIENT_ATTEMPTS]
+                     if (lost or _transient(outcome.error)) and queued.attempt < TRANSIENT_ATTEMPTS]
             if again:
-                log.info("the server ended %s commands' transaction to break a deadlock; running them again",
-                         len(again))
+                log.info("%s commands' transaction %s; running them again", len(again),
+                         "lost its connection" if lost else "was ended by the server to break a deadlock")
                 for queued in again:
                     queued.attempt += 1
                 self._queued[:0] = again

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
+from sqlalchemy import text
+
 from write_model.bus import CommandBus
 from write_model.commands import AdjustStock, CreateProduct
 from write_model.database import Database
@@ -36,3 +39,23 @@ async def test_commands_sent_together_share_transactions_and_keep_their_order(da
     assert database.commands.committed_groups - groups < COMMANDS - 1
     events = await Outbox(database).read_after(product.position, COMMANDS)
     assert [event.payload["stock"] for event in events] == [1_000 - n for n in range(1, COMMANDS)]
+
+
+@pytest.mark.postgres_only
+async def test_a_group_whose_connection_was_lost_runs_again_on_a_new_one(database: Database) -> None:
+    """The command writer does not ping its connection before each group: one the server ended
+    since (a restart, an administrator) fails the next group's first statement, before anything
+    was written, and the group runs again."""
+    bus = CommandBus(database.commands)
+    first = await bus.dispatch(CreateProduct(sku="L-1", name="Lamp", category="c", price=Decimal("1.00")))
+    assert isinstance(first, Accepted)
+    async with database.reader.connect() as admin:
+        ended = (await admin.execute(text(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"))).scalar_one()
+    assert ended >= 1  # the command writer's connection among them
+
+    second = await bus.dispatch(CreateProduct(sku="L-2", name="Lamp", category="c", price=Decimal("1.00")))
+
+    assert isinstance(second, Accepted) and second.position == first.position + 1
+    assert [event.stream_id for event in await Outbox(database).read_after(0, 10)] == [first.id, second.id]
