@@ -256,17 +256,34 @@ class IdempotencyRecord:
 
 
 class IdempotencyKeys:
-    def __init__(self, connection: Connection) -> None:
+    """`deferred`: the records of a transaction that stores them only with its events (see
+    `TransactionOutbox`), which `get` finds as if they were stored."""
+
+    def __init__(self, connection: Connection, deferred: dict[str, IdempotencyRecord] | None = None) -> None:
         self._connection = connection
+        self._deferred = deferred
 
     def get(self, key: str) -> IdempotencyRecord | None:
+        if self._deferred is not None and (record := self._deferred.get(key)) is not None:
+            return record
         row = _IDEMPOTENCY_RECORD.first(self._connection, {"key": key})
         return None if row is None else IdempotencyRecord(row[0], Accepted(**row[1]))
 
     def add(self, key: str, record: IdempotencyRecord) -> None:
-        """Store the record now: a key taken by a concurrent command raises IntegrityError here."""
-        _INSERT_IDEMPOTENCY_RECORD.execute(self._connection, {
-            "key": key, "fingerprint": record.fingerprint, "result": asdict(record.result), "created_at": utc_now()})
+        """Store the record (now, unless deferred): a key taken by a concurrent command raises
+        IntegrityError when it is stored."""
+        if self._deferred is not None:
+            self._deferred[key] = record
+        else:
+            self.store(self._connection, {key: record})
+
+    @staticmethod
+    def store(connection: Connection, records: dict[str, IdempotencyRecord]) -> None:
+        if records:
+            now = utc_now()
+            _INSERT_IDEMPOTENCY_RECORD.execute_many(connection, [
+                {"key": key, "fingerprint": record.fingerprint, "result": asdict(record.result), "created_at": now}
+                for key, record in records.items()])
 
 
 class ConsumerBookkeeping:

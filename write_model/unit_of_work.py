@@ -42,7 +42,7 @@ class UnitOfWork:
         self.keys = CustomerKeys(connection)
         self.customers = Customers(session, connection, self.keys)
         self.orders = Orders(session, connection)
-        self.idempotency_keys = IdempotencyKeys(connection)
+        self.idempotency_keys = IdempotencyKeys(connection, self._transaction.results)
         self.email_keys = email_keys
         self.outbox = OutboxWriter(self._transaction, self.keys.cipher)
         self.consumers = ConsumerBookkeeping(session)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -112,8 +112,9 @@ def _run_jobs(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys,
             # Every unit of the group is on this connection; the ORM's lookup of it cost about as
             # much as a statement, and a group looked it up once per command.
             connection = session.connection()
-            outbox = TransactionOutbox(connection)
-            outbox.lock()
+            outbox = TransactionOutbox(connection, deferred=not isolated)
+            if isolated:
+                outbox.lock()
             unit = _savepoint if isolated else _side_by_side
             for job in jobs:
                 try:
@@ -126,8 +127,10 @@ def _run_jobs(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys,
         except DBAPIError as error:
             if error.connection_invalidated:
                 raise LostBeforeCommit(error) from error
+            if not isolated and isinstance(error, IntegrityError):
+                raise _UnitRaised from error  # a key stored by another process since a unit looked it up
             raise
-    return outcomes
+    return [Outcome(outbox.resolve(outcome.value), outcome.error) for outcome in outcomes]
 
 
 @contextmanager
