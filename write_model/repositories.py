@@ -52,7 +52,7 @@ class _Inserter:
     columns: tuple[str, ...]
 
     def __call__(self, connection: Connection, row: object) -> None:
-        self.statement.execute(connection, {name: getattr(row, name) for name in self.columns})
+        self.statement.write(connection, [{name: getattr(row, name) for name in self.columns}])
 
 
 def _inserter(table: Table) -> _Inserter:
@@ -134,8 +134,9 @@ class Products:
         return _held(self._session, self._session.get(ProductRow, product_id, with_for_update=_row_lock(self._session)))
 
     def add(self, product: PlainProduct) -> None:
-        """Insert the new product now: a taken SKU raises IntegrityError here, the unique index
-        being the duplicate check (one statement fewer than a query before each insert)."""
+        """Insert the new product: a taken SKU raises IntegrityError (here, unless the connection
+        is writing behind), the unique index being the duplicate check (one statement fewer than
+        a query before each insert)."""
         _INSERT_PRODUCT(self._connection, product)
 
     def plain(self, product_ids: Collection[str]) -> dict[str, PlainProduct]:
@@ -149,7 +150,7 @@ class Products:
 
     def save_stock(self, products: Collection[PlainProduct]) -> None:
         """Write the stock, version and update time of these products."""
-        _RESERVE_STOCK.execute_many(self._connection, [
+        _RESERVE_STOCK.write(self._connection, [
             {"product_id": product.id, "new_stock": product.stock, "new_version": product.version,
              "new_updated_at": product.updated_at}
             for product in products
@@ -179,7 +180,7 @@ class Customers:
 
     def count_order(self, customer: PlainCustomer, total_minor: int) -> None:
         """Add a new order to the customer's totals, in the table and in `customer`."""
-        _COUNT_ORDER.execute(self._connection, {"customer_id": customer.id, "total_minor": total_minor})
+        _COUNT_ORDER.write(self._connection, [{"customer_id": customer.id, "total_minor": total_minor}])
         customer.order_count += 1
         customer.total_spent_minor += total_minor
         _forget(self._session, CustomerRow, [customer.id])

@@ -12,12 +12,14 @@ raised as SQLAlchemy raises them (a lost connection invalidated first), so a cal
 
 from __future__ import annotations
 
+import itertools
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Dialect, Select, TextClause
+from sqlalchemy import Connection, Dialect, Engine, Select, TextClause, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -59,6 +61,7 @@ class Prepared:
         self._plans: weakref.WeakKeyDictionary[Dialect, _Plan] = weakref.WeakKeyDictionary()
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        flush_writes(connection)
         plan = self._plan(connection.dialect)
         bound = plan.bind(parameters or {})
 
@@ -74,6 +77,7 @@ class Prepared:
 
     def execute(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> int:
         """Run a statement that returns no rows; returns how many rows it changed."""
+        flush_writes(connection)
         plan = self._plan(connection.dialect)
         bound = plan.bind(parameters or {})
 
@@ -84,6 +88,19 @@ class Prepared:
         return _call(connection, plan.sql, bound, run)
 
     def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        flush_writes(connection)
+        self._run_many(connection, rows)
+
+    def write(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once for each of the rows, whose outcome nobody reads: on a
+        connection `writing_behind`, with the next statement instead."""
+        behind: list[tuple[Prepared, Sequence[Mapping[str, Any]]]] | None = connection.info.get(_BEHIND)
+        if behind is None:
+            self.execute_many(connection, rows)
+        else:
+            behind.append((self, rows))
+
+    def _run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         plan = self._plan(connection.dialect)
         bound = [plan.bind(row) for row in rows]
         _call(connection, plan.sql, bound, lambda cursor: cursor.executemany(plan.sql, bound))
@@ -93,6 +110,43 @@ class Prepared:
         if plan is None:
             plan = self._plans[dialect] = _compile(self._statement, self._columns, dialect)
         return plan
+
+
+_BEHIND = "storefront_writes_behind"  # in the connection's info: the writes held back
+
+
+@contextmanager
+def writing_behind(connection: Connection) -> Iterator[None]:
+    """Within the block, `Prepared.write` holds its rows back until the connection's next
+    statement (any other statement, or SQLAlchemy's own), or `flush_writes`. Consecutive writes
+    of one statement then go as one executemany: a round trip for a write group's inserts,
+    instead of one an insert. A held-back write fails at that next statement: the caller must
+    treat a failure there as the failure of any earlier write."""
+    connection.info[_BEHIND] = []
+    try:
+        yield
+    finally:
+        # The info outlives the block with the pooled connection, unless it was invalidated,
+        # which clears the info (and makes reading it raise).
+        if not connection.invalidated:
+            del connection.info[_BEHIND]
+
+
+def flush_writes(connection: Connection) -> None:
+    """Run the writes held back on the connection, in order."""
+    behind: list[tuple[Prepared, Sequence[Mapping[str, Any]]]] | None = connection.info.get(_BEHIND)
+    if not behind:
+        return
+    held, behind[:] = list(behind), []
+    for statement, writes in itertools.groupby(held, key=lambda write: write[0]):
+        statement._run_many(connection, [row for _, rows in writes for row in rows])
+
+
+def flush_before_sqlalchemy_executes(engine: Engine) -> None:
+    """Statements SQLAlchemy runs on the engine's connections (the ORM's loads and flushes) go
+    after the writes held back, as they were issued."""
+    event.listen(engine, "before_cursor_execute",
+                 lambda connection, *_: flush_writes(connection))
 
 
 def _call(connection: Connection, sql: str, bound: Any, run: Callable[[Any], T]) -> T:

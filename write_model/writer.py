@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from write_model.outbox_writer import TransactionOutbox
 from write_model.personal import DEVELOPMENT_EMAIL_KEYS, EmailKeys
-from write_model.statements import Prepared
+from write_model.statements import Prepared, flush_before_sqlalchemy_executes, flush_writes, writing_behind
 from write_model.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -116,19 +116,21 @@ def _run_jobs(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys,
             if isolated:
                 outbox.lock()
             unit = _savepoint if isolated else _side_by_side
-            for job in jobs:
-                try:
-                    outcomes.append(Outcome(value=job(lambda: unit(session, connection, email_keys, outbox))))
-                except Exception as error:
-                    if isinstance(error, DBAPIError) and error.connection_invalidated:
-                        raise
-                    outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
+            with contextlib.nullcontext() if isolated else writing_behind(connection):
+                for job in jobs:
+                    try:
+                        outcomes.append(Outcome(value=job(lambda: unit(session, connection, email_keys, outbox))))
+                    except Exception as error:
+                        if isinstance(error, DBAPIError) and error.connection_invalidated:
+                            raise
+                        outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
+                flush_writes(connection)
             outbox.write()
         except DBAPIError as error:
             if error.connection_invalidated:
                 raise LostBeforeCommit(error) from error
-            if not isolated and isinstance(error, IntegrityError):
-                raise _UnitRaised from error  # a key stored by another process since a unit looked it up
+            if not isolated:  # a write held back, or a key stored by another process since a unit looked it up
+                raise _UnitRaised from error
             raise
     return [Outcome(outbox.resolve(outcome.value), outcome.error) for outcome in outcomes]
 
@@ -188,6 +190,7 @@ class GroupCommitWriter:
     def __init__(self, engine: Engine, *, group_max: int = 64, group_wait_s: float = 0.0,
                  email_keys: EmailKeys = DEVELOPMENT_EMAIL_KEYS) -> None:
         self._engine = engine
+        flush_before_sqlalchemy_executes(engine)
         self._email_keys = email_keys
         self._group_max = group_max
         self._group_wait_s = group_wait_s
@@ -302,6 +305,7 @@ class SessionGroupWriter:
     def __init__(self, engine: AsyncEngine, *, group_max: int = 64,
                  email_keys: EmailKeys = DEVELOPMENT_EMAIL_KEYS) -> None:
         self._engine = engine
+        flush_before_sqlalchemy_executes(engine.sync_engine)
         self._email_keys = email_keys
         self._group_max = group_max
         self._queued: list[_Queued] = []
