@@ -8,6 +8,9 @@ statement is compiled once per dialect by SQLAlchemy; its parameters are convert
 types' own bind processors and its rows by their result processors, and the driver's errors are
 raised as SQLAlchemy raises them (a lost connection invalidated first), so a caller gets what
 `Connection.execute` would have given it, with rows as plain tuples.
+
+A write group's first run also holds its inserts and stock writes back (`writing_behind`) and
+sends those of one statement together, before whatever statement comes next.
 """
 
 from __future__ import annotations

@@ -21,13 +21,15 @@ from write_model.results import Accepted
 
 
 class UnitOfWork:
-    """Opened per command by a writer (write_model/writer.py), as a savepoint of the transaction
-    it runs in. Handlers load and add aggregates through `products`, `customers` and `orders`,
-    record their events on `outbox`, and call `commit()`; the writer commits the transaction.
-    The outbox's consumers keep their checkpoints and leases through `consumers`. Customers' keys
-    (`keys`) seal the events' personal fields; `email_keys` hashes emails for their uniqueness.
+    """Opened per command by a writer (write_model/writer.py), in the transaction it runs in:
+    beside the other units of its group, or in a savepoint of its own when the group runs again.
+    Handlers load and add aggregates through `products`, `customers` and `orders`, record their
+    events on `outbox`, and call `commit()`; the writer commits the transaction. The outbox's
+    consumers keep their checkpoints and leases through `consumers`. Customers' keys (`keys`)
+    seal the events' personal fields; `email_keys` hashes emails for their uniqueness.
 
-    Leaving the block by an exception rolls back this unit's changes alone.
+    Leaving the block by an exception undoes this unit's changes alone (in a group, by running
+    the group again, the unit in a savepoint).
     """
 
     def __init__(self, session: Session, email_keys: EmailKeys, connection: Connection,

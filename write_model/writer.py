@@ -1,8 +1,8 @@
 """Writers: where commands' units of work run.
 
 A job is what the command bus runs for one command: it opens units of work from the factory it
-is given (each one a SAVEPOINT of the transaction it runs in, so a retry or a rejection undoes
-only its own part) and returns the command's answer. A writer runs jobs and commits them.
+is given (a retry or a rejection undoes only its own unit's part: see `run_group`) and returns
+the command's answer. A writer runs jobs and commits them.
 
 `GroupCommitWriter` (SQLite) runs every job of the process on one thread with a synchronous
 connection, so a whole unit of work runs without a trip through the event loop per statement,
@@ -79,11 +79,13 @@ def run_group(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys)
     connection: the transaction went with it, and committing would fail with a PendingRollbackError
     that names no database fault.
 
-    The group runs first with its units side by side, without savepoints: on PostgreSQL a unit's
-    SAVEPOINT and RELEASE are two of a createProduct's three round trips. Should a unit raise,
-    that transaction is rolled back and the group runs again, each unit in a savepoint of its own.
-    Handlers depend only on the database and their command, so the second run answers as a group
-    with savepoints from the start would have."""
+    The group runs first with its units side by side, without savepoints (on PostgreSQL a unit's
+    SAVEPOINT and RELEASE were two of a createProduct's three round trips), its writes held back
+    and sent together (`writing_behind`), and the outbox head taken only at the end, its positions
+    pending until then (`TransactionOutbox`, deferred). Should a unit or a held-back write fail,
+    that transaction is rolled back and the group runs again as it always did: the head first,
+    each unit in a savepoint of its own, every statement sent when issued. Handlers depend only
+    on the database and their command, so the second run answers as if it had been the only one."""
     try:
         return _run_jobs(session, jobs, email_keys, isolated=False)
     except _UnitRaised:
@@ -294,9 +296,10 @@ def _transient(error: Exception | None) -> bool:
 
 class SessionGroupWriter:
     """Group commit on an async engine (PostgreSQL): the jobs that queue while a group's
-    transaction runs share the next one, one group at a time. Every group locks the outbox head
-    first (`TransactionOutbox.lock`), so two groups never wait for each other's rows in a circle,
-    and the head-row lock is taken once per group rather than once per command. A job whose
+    transaction runs share the next one, one group at a time. A group locks the outbox head
+    after everything else it locks (at its end; first when it runs again with savepoints), so two
+    groups never wait for each other's rows in a circle, and the head-row lock is taken once per
+    group rather than once per command, held from its last statements to its commit. A job whose
     transaction the server ended to break a deadlock with another client (or the whole group's),
     and a group whose connection was lost before its COMMIT, run again in the next group: the
     engine does not ping its connection before each group (three round trips more a group), so

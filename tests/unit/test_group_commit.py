@@ -26,7 +26,7 @@ from write_model.commands import (
     RegisterCustomer,
 )
 from write_model.database import Database, create_schema, open_database
-from write_model.errors import ValidationFailed
+from write_model.errors import InsufficientStock, ValidationFailed
 from write_model.outbox import Outbox
 from write_model.results import Accepted
 from write_model.unit_of_work import UnitOfWork
@@ -200,3 +200,23 @@ async def test_a_group_that_succeeds_runs_once_and_one_with_a_rejection_runs_aga
     assert before == Accepted(product.id, 4, product.position + 3)
     assert after == Accepted(product.id, 5, product.position + 4)
     assert await _stock(database, product.id) == (8, 5)
+
+
+async def test_each_command_of_a_group_sees_the_writes_held_back_before_it(database: Database, bus: CommandBus) -> None:
+    """The first run of a group sends an order's stock reservation only with the next statement:
+    the ORM's load of the product for AdjustStock, then the next order's read of its products."""
+    product = await _product(bus, stock=3)
+    customer = await bus.dispatch(RegisterCustomer(email="ada@example.com", name="Ada"))
+    assert isinstance(customer, Accepted)
+
+    first, adjusted, second = await one_group(
+        database,
+        bus.dispatch(PlaceOrder(customer.id, (OrderLineRequest(product.id, 2),))),
+        bus.dispatch(AdjustStock(product.id, delta=-1)),
+        bus.dispatch(PlaceOrder(customer.id, (OrderLineRequest(product.id, 1),))),
+    )
+
+    assert isinstance(first, Accepted)
+    assert adjusted == Accepted(product.id, 3, first.position + 1)
+    assert isinstance(second, InsufficientStock)
+    assert await _stock(database, product.id) == (0, 3)
