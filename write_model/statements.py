@@ -19,7 +19,7 @@ import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Dialect, Engine, Select, TextClause, event
@@ -97,11 +97,11 @@ class Prepared:
     def write(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once for each of the rows, whose outcome nobody reads: on a
         connection `writing_behind`, with the next statement instead."""
-        behind: list[tuple[Prepared, Sequence[Mapping[str, Any]]]] | None = connection.info.get(_BEHIND)
-        if behind is None:
+        held: _Held | None = connection.info.get(_BEHIND)
+        if held is None:
             self.execute_many(connection, rows)
         else:
-            behind.append((self, rows))
+            held.writes.append((self, rows))
 
     def _run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         plan = self._plan(connection.dialect)
@@ -118,16 +118,26 @@ class Prepared:
 _BEHIND = "storefront_writes_behind"  # in the connection's info: the writes held back
 
 
+@dataclass
+class _Held:
+    writes: list[tuple[Prepared, Sequence[Mapping[str, Any]]]] = field(default_factory=list)
+    failure: DBAPIError | None = None
+
+
 @contextmanager
 def writing_behind(connection: Connection) -> Iterator[None]:
     """Within the block, `Prepared.write` holds its rows back until the connection's next
-    statement (any other statement, or SQLAlchemy's own), or `flush_writes`. Consecutive writes
-    of one statement then go as one executemany: a round trip for a write group's inserts,
-    instead of one an insert. A held-back write fails at that next statement: the caller must
-    treat a failure there as the failure of any earlier write."""
-    connection.info[_BEHIND] = []
+    statement (any other statement, or SQLAlchemy's own), or the end of the block. Consecutive
+    writes of one statement then go as one executemany: a round trip for a write group's inserts,
+    instead of one an insert. A held-back write fails at that next statement, and again at the
+    end of the block, even if whoever issued that statement took the failure for its own."""
+    held = _Held()
+    connection.info[_BEHIND] = held
     try:
         yield
+        flush_writes(connection)
+        if held.failure is not None:
+            raise held.failure
     finally:
         # The info outlives the block with the pooled connection, unless it was invalidated,
         # which clears the info (and makes reading it raise).
@@ -137,12 +147,16 @@ def writing_behind(connection: Connection) -> Iterator[None]:
 
 def flush_writes(connection: Connection) -> None:
     """Run the writes held back on the connection, in order."""
-    behind: list[tuple[Prepared, Sequence[Mapping[str, Any]]]] | None = connection.info.get(_BEHIND)
-    if not behind:
+    held: _Held | None = connection.info.get(_BEHIND)
+    if held is None or not held.writes:
         return
-    held, behind[:] = list(behind), []
-    for statement, writes in itertools.groupby(held, key=lambda write: write[0]):
-        statement._run_many(connection, [row for _, rows in writes for row in rows])
+    writes, held.writes = held.writes, []
+    try:
+        for statement, runs in itertools.groupby(writes, key=lambda write: write[0]):
+            statement._run_many(connection, [row for _, rows in runs for row in rows])
+    except DBAPIError as error:
+        held.failure = held.failure or error
+        raise
 
 
 def flush_before_sqlalchemy_executes(engine: Engine) -> None:

@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from write_model.outbox_writer import TransactionOutbox
 from write_model.personal import DEVELOPMENT_EMAIL_KEYS, EmailKeys
-from write_model.statements import Prepared, flush_before_sqlalchemy_executes, flush_writes, writing_behind
+from write_model.statements import Prepared, flush_before_sqlalchemy_executes, writing_behind
 from write_model.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,6 @@ def _run_jobs(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys,
                         if isinstance(error, DBAPIError) and error.connection_invalidated:
                             raise
                         outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
-                flush_writes(connection)
             outbox.write()
         except DBAPIError as error:
             if error.connection_invalidated:

@@ -8,10 +8,12 @@ so they form one group whatever the timing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from tests.support import HOLD_TIMEOUT_S, group_commit_writer, in_unit_of_work, one_group, wait_until, writer_held
 from write_model import orders, products
@@ -26,7 +28,7 @@ from write_model.commands import (
     RegisterCustomer,
 )
 from write_model.database import Database, create_schema, open_database
-from write_model.errors import InsufficientStock, ValidationFailed
+from write_model.errors import Duplicate, InsufficientStock, ValidationFailed
 from write_model.outbox import Outbox
 from write_model.results import Accepted
 from write_model.unit_of_work import UnitOfWork
@@ -220,3 +222,28 @@ async def test_each_command_of_a_group_sees_the_writes_held_back_before_it(datab
     assert adjusted == Accepted(product.id, 3, first.position + 1)
     assert isinstance(second, InsufficientStock)
     assert await _stock(database, product.id) == (0, 3)
+
+
+async def test_a_held_back_write_that_fails_fails_its_command_though_a_later_one_swallowed_it(
+    database: Database, bus: CommandBus,
+) -> None:
+    """The taken SKU's insert is held back until the next command's read, which takes the failure
+    for its own and carries on: the group's first run is still thrown away, and the second one
+    answers the duplicate as a duplicate."""
+    taken = await _product(bus, stock=1)
+
+    def read_swallowing_failures_then_adjust(command: AdjustStock, uow: UnitOfWork) -> Accepted:
+        with contextlib.suppress(IntegrityError):
+            uow.products.plain([command.product_id])
+        return products.adjust_stock(command, uow)
+
+    swallowing = CommandBus(database.commands, {**HANDLERS, AdjustStock: read_swallowing_failures_then_adjust})
+    duplicate, adjusted = await one_group(
+        database,
+        swallowing.dispatch(CreateProduct(sku="MUG-1", name="Mug", category="c", price=Decimal("1.00"))),
+        swallowing.dispatch(AdjustStock(taken.id, delta=1)),
+    )
+
+    assert isinstance(duplicate, Duplicate) and duplicate.field == "sku"
+    assert adjusted == Accepted(taken.id, 2, taken.position + 1)
+    assert await Outbox(database).head() == taken.position + 1
