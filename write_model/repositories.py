@@ -240,7 +240,7 @@ class Orders:
         return _held(self._session, self._session.get(OrderRow, order_id, with_for_update=_row_lock(self._session)))
 
     def add(self, order: NewOrder) -> None:
-        """Insert the new order now."""
+        """Insert the new order (with the connection's next statement, where it is writing behind)."""
         _INSERT_ORDER(self._connection, order)
 
     def ids_of(self, customer_id: str) -> list[str]:

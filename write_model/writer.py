@@ -123,12 +123,12 @@ def _run_jobs(session: Session, jobs: Sequence[Job[Any]], email_keys: EmailKeys,
                     try:
                         outcomes.append(Outcome(value=job(lambda: unit(session, connection, email_keys, outbox))))
                     except Exception as error:
-                        if isinstance(error, DBAPIError) and error.connection_invalidated:
+                        if _lost_connection(error):
                             raise
                         outcomes.append(Outcome(error=error))  # the job's own answer, delivered to its caller alone
             outbox.write()
         except DBAPIError as error:
-            if error.connection_invalidated:
+            if _lost_connection(error):
                 raise LostBeforeCommit(error) from error
             if not isolated:  # a write held back, or a key stored by another process since a unit looked it up
                 raise _UnitRaised from error
@@ -143,9 +143,14 @@ def _side_by_side(session: Session, connection: Connection, email_keys: EmailKey
         yield UnitOfWork(session, email_keys, connection, outbox)
         session.flush()  # what a savepoint's end would flush, for the next unit's own statements to see
     except Exception as error:
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
+        if _lost_connection(error):
             raise
         raise _UnitRaised from error
+
+
+def _lost_connection(error: Exception) -> bool:
+    """The transaction went with its connection: nothing more can run in it, savepoint or not."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 _SAVEPOINT = Prepared(text("SAVEPOINT unit_of_work"))
